@@ -1,0 +1,4 @@
+//! The client-facing HTTP API: rqlite-compatible bodies and responses, served on every shard.
+
+pub mod body;
+pub mod server;
