@@ -2,7 +2,9 @@
 //! admin, metrics and the command line all live here; the crates below it (`engine`,
 //! `raftlog`, `net`) each do one job and know nothing of each other.
 
+pub mod cli;
 pub mod config;
 pub mod http;
 pub mod identity;
 pub mod logging;
+pub mod replica;

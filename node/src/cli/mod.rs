@@ -1,0 +1,3 @@
+//! Subcommands of the `reefdb` binary that are more than a call into the node.
+
+pub mod init_cluster;
