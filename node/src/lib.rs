@@ -8,3 +8,4 @@ pub mod http;
 pub mod identity;
 pub mod logging;
 pub mod replica;
+pub mod status;
