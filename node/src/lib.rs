@@ -8,4 +8,7 @@ pub mod http;
 pub mod identity;
 pub mod logging;
 pub mod replica;
+pub mod runtime;
+pub mod shutdown;
 pub mod status;
+pub use runtime::run_from_config;

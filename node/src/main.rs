@@ -1,5 +1,57 @@
-//! The `reefdb` command line.
-fn main() {
-    eprintln!("reefdb: the node is not built yet; see README.md");
-    std::process::exit(2);
+//! The `reefdb` command line: run a node, start a demo cluster, write cluster configs.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "reefdb",
+    version,
+    about = "A replicated SQL database (Raft, QUIC, io_uring)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run one node from its YAML config.
+    Run {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Start a local cluster in a temporary folder and print its endpoints (Ctrl-C stops it).
+    Demo(reefdb::cli::demo::DemoArgs),
+    /// Write certificates and one config per node for a new cluster.
+    InitCluster(reefdb::cli::init_cluster::InitClusterArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result: Result<(), String> = match cli.command {
+        Cmd::Run { config } => reefdb::run_from_config(&config).map_err(|e| e.to_string()),
+        Cmd::Demo(args) => {
+            reefdb::cli::demo::run(args, reefdb::cli::make_certs).map_err(|e| e.to_string())
+        }
+        Cmd::InitCluster(args) => {
+            match reefdb::cli::init_cluster::write(&args, reefdb::cli::make_certs) {
+                Ok(paths) => {
+                    for p in paths {
+                        println!("wrote {}", p.display());
+                    }
+                    Ok(())
+                }
+                Err(e) => Err(e.to_string()),
+            }
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("reefdb: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

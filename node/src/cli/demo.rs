@@ -95,10 +95,7 @@ pub fn run(
                 .arg("--config")
                 .arg(config)
                 .stdin(Stdio::null())
-                .stdout(
-                    out.try_clone()
-                        .map_err(|e| DemoError::Io(e.to_string()))?,
-                )
+                .stdout(out.try_clone().map_err(|e| DemoError::Io(e.to_string()))?)
                 .stderr(out)
                 .spawn()
                 .map_err(|e| DemoError::Io(format!("starting node {id}: {e}")))?;
@@ -133,7 +130,11 @@ pub fn run(
             std::thread::sleep(Duration::from_millis(100));
         };
         let first = http[0];
-        println!("ReefDB demo: {} nodes, files in {}", args.nodes, dir.display());
+        println!(
+            "ReefDB demo: {} nodes, files in {}",
+            args.nodes,
+            dir.display()
+        );
         for (i, a) in http.iter().enumerate() {
             println!("  node {}: http://{a}", i + 1);
         }

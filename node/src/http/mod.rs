@@ -1,4 +1,5 @@
 //! The client-facing HTTP API: rqlite-compatible bodies and responses, served on every shard.
 
 pub mod body;
+pub mod respond;
 pub mod server;
