@@ -107,23 +107,13 @@ impl RaftLog {
             Some(s) if !s.sealed => {
                 let file = open_file(&s.path, cfg.sync_mode, false).await?;
                 let off = align_down(s.end_offset, BLOCK);
-                let tail = if s.end_offset > off {
-                    let r = file
-                        .read_at_aligned(off, BLOCK as usize)
-                        .await
-                        .map_err(|e| LogError::glommio("reading tail block", &s.path, e))?;
-                    let want = (s.end_offset - off) as usize;
-                    if r.len() < want {
-                        return Err(LogError::Corrupt {
-                            path: s.path.clone(),
-                            offset: off,
-                            reason: "tail block shorter than the recovered data".into(),
-                        });
-                    }
-                    r[..want].to_vec()
-                } else {
-                    Vec::new()
-                };
+                // The partial tail block is re-read with a plain pread: it is rewritten, whole,
+                // by the first flush (the seal record at open).
+                let want = (s.end_offset - off) as usize;
+                let mut tail = vec![0u8; want];
+                std::fs::File::open(&s.path)
+                    .and_then(|f| f.read_exact_at(&mut tail, off))
+                    .map_err(|e| LogError::io("reading tail block", &s.path, &e))?;
                 Some(Active {
                     file: Rc::new(file),
                     seq: s.header.seq,
