@@ -231,3 +231,28 @@ fn list_dir(log_dir: &Path) -> Result<Listing> {
     spares.sort();
     Ok((segs, spares, stray))
 }
+
+/// Reads and checks one entry at a position found by recovery (plain std I/O, for tools).
+pub fn read_entry(rec: &Recovered, index: u64) -> Result<Entry> {
+    let pos = *rec
+        .index
+        .get(index)
+        .ok_or_else(|| LogError::Invalid(format!("entry {index} is not in the log")))?;
+    let seg = rec
+        .segments
+        .iter()
+        .find(|s| s.header.seq == pos.seg)
+        .ok_or_else(|| LogError::Invalid(format!("entry {index} points at missing segment {}", pos.seg)))?;
+    let mut buf = vec![0u8; crate::format::record_size(pos.len as usize) as usize];
+    use std::os::unix::fs::FileExt;
+    std::fs::File::open(&seg.path)
+        .and_then(|f| f.read_exact_at(&mut buf, pos.offset))
+        .map_err(|e| LogError::io("reading entry", &seg.path, &e))?;
+    let corrupt = |reason: String| LogError::Corrupt { path: seg.path.clone(), offset: pos.offset, reason };
+    let (_, payload) = crate::format::decode_record(seg.header.salt, &buf).map_err(|f| corrupt(format!("{f:?}")))?;
+    let e = Entry::parse_from_bytes(payload).map_err(|e| corrupt(format!("entry does not decode: {e}")))?;
+    if e.index != index {
+        return Err(corrupt(format!("record holds entry {} not {index}", e.index)));
+    }
+    Ok(e)
+}
