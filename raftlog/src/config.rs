@@ -52,14 +52,17 @@ impl Default for LogConfig {
 impl LogConfig {
     /// Checks the values; the error names the field.
     pub fn validate(&self) -> Result<(), crate::LogError> {
-        if self.segment_size < 64 * 1024 || self.segment_size % 4096 != 0 {
+        if self.segment_size < 64 * 1024 || !self.segment_size.is_multiple_of(4096) {
             return Err(crate::LogError::Invalid(format!(
                 "segment_size {} must be a multiple of 4096 and at least 65536",
                 self.segment_size
             )));
         }
         if self.segment_size > u32::MAX as u64 * 4 {
-            return Err(crate::LogError::Invalid(format!("segment_size {} is too large", self.segment_size)));
+            return Err(crate::LogError::Invalid(format!(
+                "segment_size {} is too large",
+                self.segment_size
+            )));
         }
         Ok(())
     }

@@ -64,8 +64,16 @@ impl LogError {
     /// Classifies an I/O error into `NoSpace` or `Io`, keeping the file and operation.
     pub fn io(op: &'static str, path: &Path, e: &std::io::Error) -> LogError {
         match e.raw_os_error() {
-            Some(libc::ENOSPC) | Some(libc::EDQUOT) => LogError::NoSpace { op, path: path.to_path_buf() },
-            errno => LogError::Io { op, path: path.to_path_buf(), errno, message: e.to_string() },
+            Some(libc::ENOSPC) | Some(libc::EDQUOT) => LogError::NoSpace {
+                op,
+                path: path.to_path_buf(),
+            },
+            errno => LogError::Io {
+                op,
+                path: path.to_path_buf(),
+                errno,
+                message: e.to_string(),
+            },
         }
     }
 
@@ -73,7 +81,9 @@ impl LogError {
     pub fn glommio<T>(op: &'static str, path: &Path, e: glommio::GlommioError<T>) -> LogError {
         match e {
             glommio::GlommioError::IoError(e) => LogError::io(op, path, &e),
-            glommio::GlommioError::EnhancedIoError { source, .. } => LogError::io(op, path, &source),
+            glommio::GlommioError::EnhancedIoError { source, .. } => {
+                LogError::io(op, path, &source)
+            }
             other => {
                 let e: std::io::Error = other.into();
                 LogError::io(op, path, &e)

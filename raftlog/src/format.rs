@@ -82,7 +82,10 @@ impl SegmentHeader {
             reason,
         };
         if b.len() < SEGMENT_HEADER_LEN + 4 {
-            return Err(corrupt(0, format!("file too short for a segment header ({} bytes)", b.len())));
+            return Err(corrupt(
+                0,
+                format!("file too short for a segment header ({} bytes)", b.len()),
+            ));
         }
         if &b[0..8] != SEGMENT_MAGIC {
             return Err(corrupt(0, "bad segment magic".into()));
@@ -96,7 +99,10 @@ impl SegmentHeader {
         }
         let crc = u32_at(b, SEGMENT_HEADER_LEN);
         if crc != crc32c::crc32c(&b[0..SEGMENT_HEADER_LEN]) {
-            return Err(corrupt(SEGMENT_HEADER_LEN as u64, "segment header checksum mismatch".into()));
+            return Err(corrupt(
+                SEGMENT_HEADER_LEN as u64,
+                "segment header checksum mismatch".into(),
+            ));
         }
         Ok(SegmentHeader {
             seq: u64_at(b, 16),
@@ -211,7 +217,12 @@ pub fn decode_header(salt: u64, b: &[u8]) -> Result<RecordHeader, RecordFault> {
     if len > MAX_PAYLOAD {
         return Err(RecordFault::BadHeader);
     }
-    Ok(RecordHeader { len, kind, flush: u32_at(b, 8), payload_crc: u32_at(b, 12) })
+    Ok(RecordHeader {
+        len,
+        kind,
+        flush: u32_at(b, 8),
+        payload_crc: u32_at(b, 12),
+    })
 }
 
 /// Checks a whole record at `b[0..]` and returns its header and payload.

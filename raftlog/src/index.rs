@@ -28,7 +28,11 @@ pub struct LogIndex {
 impl LogIndex {
     /// An empty log whose last compacted (or snapshotted) entry is `(index, term)`.
     pub fn new(start_index: u64, start_term: u64) -> LogIndex {
-        LogIndex { start_index, start_term, entries: VecDeque::new() }
+        LogIndex {
+            start_index,
+            start_term,
+            entries: VecDeque::new(),
+        }
     }
 
     /// Index of the last entry not held (compacted or covered by a snapshot).
@@ -85,7 +89,8 @@ impl LogIndex {
     /// Drops every entry with index >= `from` (no-op past the end; clamps at the start).
     pub fn truncate_from(&mut self, from: u64) {
         let keep = from.saturating_sub(self.start_index + 1);
-        self.entries.truncate(keep.min(self.entries.len() as u64) as usize);
+        self.entries
+            .truncate(keep.min(self.entries.len() as u64) as usize);
     }
 
     /// Drops every entry and restarts the log after `(index, term)`.
@@ -111,7 +116,11 @@ impl LogIndex {
     pub fn iter_from(&self, from: u64) -> impl Iterator<Item = (u64, &EntryPos)> {
         let skip = from.saturating_sub(self.start_index + 1) as usize;
         let base = self.start_index + 1;
-        self.entries.iter().enumerate().skip(skip).map(move |(i, p)| (base + i as u64, p))
+        self.entries
+            .iter()
+            .enumerate()
+            .skip(skip)
+            .map(move |(i, p)| (base + i as u64, p))
     }
 }
 

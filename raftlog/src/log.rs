@@ -6,8 +6,8 @@
 use crate::config::LogConfig;
 use crate::error::{LogError, Result};
 use crate::format::{
-    align_down, decode_record, encode_record, record_size, reset_payload, segment_file_name, truncate_payload,
-    RecordKind, SegmentHeader, BLOCK, HEADER_BLOCK,
+    align_down, decode_record, encode_record, record_size, reset_payload, segment_file_name,
+    truncate_payload, RecordKind, SegmentHeader, BLOCK, HEADER_BLOCK,
 };
 use crate::index::{entry_cost, LogIndex};
 use crate::meta::MetaState;
@@ -139,7 +139,13 @@ impl RaftLog {
         .await?;
         let (tx, rx) = local_channel::new_unbounded();
         let writer_task = glommio::spawn_local(writer.run(rx));
-        let dead_before = rec.segments.iter().rev().find(|s| s.reset.is_some()).map(|s| s.header.seq).unwrap_or(0);
+        let dead_before = rec
+            .segments
+            .iter()
+            .rev()
+            .find(|s| s.reset.is_some())
+            .map(|s| s.header.seq)
+            .unwrap_or(0);
         let unsealed_last = rec.segments.last().is_some_and(|s| !s.sealed);
         let segments = rec
             .segments
@@ -168,11 +174,12 @@ impl RaftLog {
             latest_snapshot: None,
             writer_task: Some(writer_task),
         };
-        log.latest_snapshot = crate::snapshot::SnapshotStore::new(log.dir.join(crate::snapshot::SNAP_DIR))
-            .latest()
-            .ok()
-            .flatten()
-            .map(|m| m.to_raft_metadata());
+        log.latest_snapshot =
+            crate::snapshot::SnapshotStore::new(log.dir.join(crate::snapshot::SNAP_DIR))
+                .latest()
+                .ok()
+                .flatten()
+                .map(|m| m.to_raft_metadata());
         let mut batch = log.new_batch();
         if unsealed_last {
             log.seal_and_rotate(&mut batch)?;
@@ -195,7 +202,9 @@ impl RaftLog {
     /// [`RaftLog::flush`] resolves.
     pub fn append(&mut self, entries: &[Entry]) -> Result<()> {
         self.check_failed()?;
-        let Some(first) = entries.first() else { return Ok(()) };
+        let Some(first) = entries.first() else {
+            return Ok(());
+        };
         let first_idx = first.index;
         if first_idx <= self.index.start_index() {
             return Err(LogError::Invalid(format!(
@@ -211,12 +220,19 @@ impl RaftLog {
         }
         for (i, e) in entries.iter().enumerate() {
             if e.index != first_idx + i as u64 {
-                return Err(LogError::Invalid(format!("entries to append are not contiguous at {}", e.index)));
+                return Err(LogError::Invalid(format!(
+                    "entries to append are not contiguous at {}",
+                    e.index
+                )));
             }
         }
         let mut batch = self.new_batch();
         if first_idx <= self.index.last_index() {
-            self.push_record(&mut batch, RecordKind::Truncate, &truncate_payload(first_idx))?;
+            self.push_record(
+                &mut batch,
+                RecordKind::Truncate,
+                &truncate_payload(first_idx),
+            )?;
             self.index.truncate_from(first_idx);
             while self.cache.back().is_some_and(|(e, _)| e.index >= first_idx) {
                 let (e, _) = self.cache.pop_back().expect("checked non-empty");
@@ -224,13 +240,21 @@ impl RaftLog {
             }
         }
         for e in entries {
-            let payload = e
-                .write_to_bytes()
-                .map_err(|err| LogError::Invalid(format!("cannot encode entry {}: {err}", e.index)))?;
+            let payload = e.write_to_bytes().map_err(|err| {
+                LogError::Invalid(format!("cannot encode entry {}: {err}", e.index))
+            })?;
             let offset = self.push_record(&mut batch, RecordKind::Entry, &payload)?;
-            let seg = self.segments.back_mut().expect("an active segment always exists");
+            let seg = self
+                .segments
+                .back_mut()
+                .expect("an active segment always exists");
             seg.max_index = seg.max_index.max(e.index);
-            self.index.push(crate::index::EntryPos { term: e.term, seg: seg.seq, offset, len: payload.len() as u32 });
+            self.index.push(crate::index::EntryPos {
+                term: e.term,
+                seg: seg.seq,
+                offset,
+                len: payload.len() as u32,
+            });
         }
         self.send_batch(&mut batch)?;
         let durable_after = self.ops_sent;
@@ -318,7 +342,11 @@ impl RaftLog {
         }
         let mut batch = self.new_batch();
         self.seal_and_rotate_to(&mut batch, meta.index + 1, meta.index)?;
-        self.push_record(&mut batch, RecordKind::Reset, &reset_payload(meta.index, meta.term))?;
+        self.push_record(
+            &mut batch,
+            RecordKind::Reset,
+            &reset_payload(meta.index, meta.term),
+        )?;
         self.send_batch(&mut batch)?;
         self.index.reset(meta.index, meta.term);
         self.cache.clear();
@@ -360,7 +388,11 @@ impl RaftLog {
     /// Tells the log which snapshot `Storage::snapshot` should offer (called when the node
     /// finishes writing one).
     pub fn set_latest_snapshot(&mut self, meta: SnapshotMetadata) {
-        if self.latest_snapshot.as_ref().is_none_or(|m| m.index <= meta.index) {
+        if self
+            .latest_snapshot
+            .as_ref()
+            .is_none_or(|m| m.index <= meta.index)
+        {
             self.latest_snapshot = Some(meta);
         }
     }
@@ -436,8 +468,17 @@ impl RaftLog {
     }
 
     fn new_batch(&self) -> WriteBatch {
-        let (seg, offset) = self.segments.back().map(|s| (s.seq, s.pos)).unwrap_or((0, 0));
-        WriteBatch { seg, offset, bytes: Vec::new(), records: Vec::new() }
+        let (seg, offset) = self
+            .segments
+            .back()
+            .map(|s| (s.seq, s.pos))
+            .unwrap_or((0, 0));
+        WriteBatch {
+            seg,
+            offset,
+            bytes: Vec::new(),
+            records: Vec::new(),
+        }
     }
 
     fn send_batch(&mut self, batch: &mut WriteBatch) -> Result<()> {
@@ -456,10 +497,18 @@ impl RaftLog {
 
     /// Lays one record out in the active segment (rotating first if it does not fit) and
     /// returns its offset.
-    fn push_record(&mut self, batch: &mut WriteBatch, kind: RecordKind, payload: &[u8]) -> Result<u64> {
+    fn push_record(
+        &mut self,
+        batch: &mut WriteBatch,
+        kind: RecordKind,
+        payload: &[u8],
+    ) -> Result<u64> {
         let size = record_size(payload.len());
         let seal = record_size(0);
-        let seg = self.segments.back().expect("an active segment always exists");
+        let seg = self
+            .segments
+            .back()
+            .expect("an active segment always exists");
         if seg.pos + size + seal > seg.capacity {
             if HEADER_BLOCK + size + seal > self.cfg.segment_size {
                 return Err(LogError::Invalid(format!(
@@ -470,7 +519,10 @@ impl RaftLog {
             }
             self.seal_and_rotate(batch)?;
         }
-        let seg = self.segments.back_mut().expect("an active segment always exists");
+        let seg = self
+            .segments
+            .back_mut()
+            .expect("an active segment always exists");
         let offset = seg.pos;
         batch.records.push(batch.bytes.len() as u32);
         encode_record(seg.salt, kind, payload, &mut batch.bytes);
@@ -483,8 +535,16 @@ impl RaftLog {
         self.seal_and_rotate_to(batch, next, self.index.last_index())
     }
 
-    fn seal_and_rotate_to(&mut self, batch: &mut WriteBatch, first_index: u64, max_index: u64) -> Result<()> {
-        let seg = self.segments.back_mut().expect("an active segment always exists");
+    fn seal_and_rotate_to(
+        &mut self,
+        batch: &mut WriteBatch,
+        first_index: u64,
+        max_index: u64,
+    ) -> Result<()> {
+        let seg = self
+            .segments
+            .back_mut()
+            .expect("an active segment always exists");
         batch.records.push(batch.bytes.len() as u32);
         encode_record(seg.salt, RecordKind::Seal, &[], &mut batch.bytes);
         seg.pos += record_size(0);
@@ -497,9 +557,19 @@ impl RaftLog {
         self.rotate_to(batch, next, self.index.last_index())
     }
 
-    fn rotate_to(&mut self, batch: &mut WriteBatch, first_index: u64, max_index: u64) -> Result<()> {
+    fn rotate_to(
+        &mut self,
+        batch: &mut WriteBatch,
+        first_index: u64,
+        max_index: u64,
+    ) -> Result<()> {
         let seq = self.segments.back().map(|s| s.seq + 1).unwrap_or(1);
-        let header = SegmentHeader { seq, first_index, salt: rand::random(), capacity: self.cfg.segment_size };
+        let header = SegmentHeader {
+            seq,
+            first_index,
+            salt: rand::random(),
+            capacity: self.cfg.segment_size,
+        };
         self.send(Op::Rotate { header })?;
         self.segments.push_back(SegInfo {
             seq,
@@ -552,13 +622,23 @@ impl RaftLog {
 
     /// Reads entries `lo..hi` (all below the cache) from their segments with plain preads:
     /// raft-rs's `Storage` is synchronous, and only followers that fell behind the cache get here.
-    fn read_from_disk(&self, lo: u64, hi: u64, max_size: u64, out: &mut Vec<Entry>, size: &mut u64) -> Result<bool> {
+    fn read_from_disk(
+        &self,
+        lo: u64,
+        hi: u64,
+        max_size: u64,
+        out: &mut Vec<Entry>,
+        size: &mut u64,
+    ) -> Result<bool> {
         let mut idx = lo;
         while idx < hi {
             let first = *self.index.get(idx).expect("index held");
-            let seg = self
-                .segment(first.seg)
-                .ok_or_else(|| LogError::Invalid(format!("entry {idx} points at missing segment {}", first.seg)))?;
+            let seg = self.segment(first.seg).ok_or_else(|| {
+                LogError::Invalid(format!(
+                    "entry {idx} points at missing segment {}",
+                    first.seg
+                ))
+            })?;
             let path = self.dir.join(LOG_DIR).join(segment_file_name(seg.seq));
             // One read for a run of entries in the same segment, at most ~1 MiB.
             let mut run_end = idx + 1;
@@ -571,18 +651,21 @@ impl RaftLog {
                 end_off += record_size(p.len as usize);
                 run_end += 1;
             }
-            let file = std::fs::File::open(&path).map_err(|e| LogError::io("opening for read", &path, &e))?;
+            let file = std::fs::File::open(&path)
+                .map_err(|e| LogError::io("opening for read", &path, &e))?;
             let mut buf = vec![0u8; (end_off - first.offset) as usize];
-            file.read_exact_at(&mut buf, first.offset).map_err(|e| LogError::io("reading entries", &path, &e))?;
+            file.read_exact_at(&mut buf, first.offset)
+                .map_err(|e| LogError::io("reading entries", &path, &e))?;
             let mut at = 0usize;
             for i in idx..run_end {
                 let pos = self.index.get(i).expect("index held");
                 let off = first.offset + at as u64;
-                let (h, payload) = decode_record(seg.salt, &buf[at..]).map_err(|f| LogError::Corrupt {
-                    path: path.clone(),
-                    offset: off,
-                    reason: format!("entry {i}: {f:?}"),
-                })?;
+                let (h, payload) =
+                    decode_record(seg.salt, &buf[at..]).map_err(|f| LogError::Corrupt {
+                        path: path.clone(),
+                        offset: off,
+                        reason: format!("entry {i}: {f:?}"),
+                    })?;
                 let e = match h.kind {
                     RecordKind::Entry => Entry::parse_from_bytes(payload).ok(),
                     _ => None,
@@ -626,7 +709,9 @@ impl raft::Storage for RaftLog {
         let mut hs = self.meta.hard_state.clone();
         // The stored commit may be stale (written lazily) or ahead of entries that never became
         // durable; raft-rs requires first_index - 1 <= commit <= last_index.
-        hs.commit = hs.commit.clamp(self.index.start_index(), self.index.last_index());
+        hs.commit = hs
+            .commit
+            .clamp(self.index.start_index(), self.index.last_index());
         Ok(RaftState::new(hs, self.meta.conf_state.clone()))
     }
 
@@ -652,12 +737,18 @@ impl raft::Storage for RaftLog {
         let mut size = 0u64;
         if low < cache_first {
             let disk_hi = high.min(cache_first);
-            if !self.read_from_disk(low, disk_hi, max_size, &mut out, &mut size)? || disk_hi == high {
+            if !self.read_from_disk(low, disk_hi, max_size, &mut out, &mut size)? || disk_hi == high
+            {
                 return Ok(out);
             }
         }
         let from = low.max(cache_first);
-        for (e, _) in self.cache.iter().skip((from - cache_first) as usize).take((high - from) as usize) {
+        for (e, _) in self
+            .cache
+            .iter()
+            .skip((from - cache_first) as usize)
+            .take((high - from) as usize)
+        {
             size += u64::from(e.compute_size());
             if !out.is_empty() && size > max_size {
                 break;
@@ -671,7 +762,9 @@ impl raft::Storage for RaftLog {
         if idx < self.index.start_index() {
             return Err(raft::Error::Store(StorageError::Compacted));
         }
-        self.index.term(idx).ok_or(raft::Error::Store(StorageError::Unavailable))
+        self.index
+            .term(idx)
+            .ok_or(raft::Error::Store(StorageError::Unavailable))
     }
 
     fn first_index(&self) -> raft::Result<u64> {
@@ -689,7 +782,9 @@ impl raft::Storage for RaftLog {
                 s.set_metadata(m.clone());
                 Ok(s)
             }
-            _ => Err(raft::Error::Store(StorageError::SnapshotTemporarilyUnavailable)),
+            _ => Err(raft::Error::Store(
+                StorageError::SnapshotTemporarilyUnavailable,
+            )),
         }
     }
 }

@@ -63,7 +63,10 @@ impl MetaState {
         p.extend_from_slice(&(self.metadata.len() as u32).to_le_bytes());
         for (k, v) in &self.metadata {
             if k.len() > u16::MAX as usize {
-                return Err(LogError::Invalid(format!("metadata key of {} bytes is too long", k.len())));
+                return Err(LogError::Invalid(format!(
+                    "metadata key of {} bytes is too long",
+                    k.len()
+                )));
             }
             p.extend_from_slice(&(k.len() as u16).to_le_bytes());
             p.extend_from_slice(k.as_bytes());
@@ -88,29 +91,45 @@ impl MetaState {
             reason: format!("hard state slot: {what}"),
         };
         let mut r = Reader { b: p, at: 0 };
-        let mut hs = HardState::default();
-        hs.term = r.u64().ok_or_else(|| bad("truncated term"))?;
-        hs.vote = r.u64().ok_or_else(|| bad("truncated vote"))?;
-        hs.commit = r.u64().ok_or_else(|| bad("truncated commit"))?;
+        let hs = HardState {
+            term: r.u64().ok_or_else(|| bad("truncated term"))?,
+            vote: r.u64().ok_or_else(|| bad("truncated vote"))?,
+            commit: r.u64().ok_or_else(|| bad("truncated commit"))?,
+            ..Default::default()
+        };
         let floor_index = r.u64().ok_or_else(|| bad("truncated floor index"))?;
         let floor_term = r.u64().ok_or_else(|| bad("truncated floor term"))?;
         let cs_len = r.u32().ok_or_else(|| bad("truncated conf state length"))? as usize;
         let cs_bytes = r.take(cs_len).ok_or_else(|| bad("truncated conf state"))?;
-        let conf_state = ConfState::parse_from_bytes(cs_bytes).map_err(|e| bad(&format!("conf state: {e}")))?;
+        let conf_state =
+            ConfState::parse_from_bytes(cs_bytes).map_err(|e| bad(&format!("conf state: {e}")))?;
         let n = r.u32().ok_or_else(|| bad("truncated metadata count"))?;
         let mut metadata = BTreeMap::new();
         for _ in 0..n {
-            let klen = r.u16().ok_or_else(|| bad("truncated metadata key length"))? as usize;
+            let klen =
+                r.u16()
+                    .ok_or_else(|| bad("truncated metadata key length"))? as usize;
             let k = r.take(klen).ok_or_else(|| bad("truncated metadata key"))?;
             let k = std::str::from_utf8(k).map_err(|_| bad("metadata key is not UTF-8"))?;
-            let vlen = r.u32().ok_or_else(|| bad("truncated metadata value length"))? as usize;
-            let v = r.take(vlen).ok_or_else(|| bad("truncated metadata value"))?;
+            let vlen = r
+                .u32()
+                .ok_or_else(|| bad("truncated metadata value length"))?
+                as usize;
+            let v = r
+                .take(vlen)
+                .ok_or_else(|| bad("truncated metadata value"))?;
             metadata.insert(k.to_string(), v.to_vec());
         }
         if r.at != p.len() {
             return Err(bad("trailing bytes"));
         }
-        Ok(MetaState { hard_state: hs, conf_state, floor_index, floor_term, metadata })
+        Ok(MetaState {
+            hard_state: hs,
+            conf_state,
+            floor_index,
+            floor_term,
+            metadata,
+        })
     }
 }
 
@@ -164,7 +183,9 @@ fn read_slot(path: &Path, file: &[u8], slot: u64) -> SlotRead {
     let generation = u64_at(b, 8);
     let len = u32_at(b, 16) as usize;
     if SLOT_HEADER + len > b.len() {
-        return SlotRead::Invalid(format!("slot {slot} at offset {off}: length {len} overruns the slot"));
+        return SlotRead::Invalid(format!(
+            "slot {slot} at offset {off}: length {len} overruns the slot"
+        ));
     }
     let payload = &b[SLOT_HEADER..SLOT_HEADER + len];
     let crc = crc32c::crc32c_append(crc32c::crc32c(&b[0..20]), payload);
@@ -201,7 +222,11 @@ pub fn decode_file(path: &Path, file: &[u8]) -> Result<LoadedMeta> {
     match best {
         Some((generation, state)) => {
             warnings.extend(invalid);
-            Ok(LoadedMeta { state, generation, warnings })
+            Ok(LoadedMeta {
+                state,
+                generation,
+                warnings,
+            })
         }
         None if invalid.is_empty() => Ok(LoadedMeta::default()),
         None => Err(LogError::Corrupt {

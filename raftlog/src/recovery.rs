@@ -97,7 +97,10 @@ pub fn recover(dir: &Path, cache_bytes: usize) -> Result<Recovered> {
             return Err(LogError::Corrupt {
                 path,
                 offset: 16,
-                reason: format!("header says segment {} but the file name says {seq}", s.header.seq),
+                reason: format!(
+                    "header says segment {} but the file name says {seq}",
+                    s.header.seq
+                ),
             });
         }
         let torn = match &s.end {
@@ -110,7 +113,10 @@ pub fn recover(dir: &Path, cache_bytes: usize) -> Result<Recovered> {
                         reason: format!(
                             "invalid record ({}) in a segment that is not the last one (it should \
                              have been sealed)",
-                            fault.as_ref().map(|f| format!("{f:?}")).unwrap_or_else(|| "end of file".into())
+                            fault
+                                .as_ref()
+                                .map(|f| format!("{f:?}"))
+                                .unwrap_or_else(|| "end of file".into())
                         ),
                     });
                 }
@@ -133,7 +139,11 @@ pub fn recover(dir: &Path, cache_bytes: usize) -> Result<Recovered> {
         };
         for (ri, r) in s.records.iter().enumerate() {
             let payload = s.payload(r);
-            let corrupt = |reason: String| LogError::Corrupt { path: path.clone(), offset: r.offset, reason };
+            let corrupt = |reason: String| LogError::Corrupt {
+                path: path.clone(),
+                offset: r.offset,
+                reason,
+            };
             match r.kind {
                 RecordKind::Entry => {
                     let e = Entry::parse_from_bytes(payload)
@@ -178,10 +188,12 @@ pub fn recover(dir: &Path, cache_bytes: usize) -> Result<Recovered> {
                     }
                 }
                 RecordKind::Reset => {
-                    let (ri_index, ri_term) =
-                        parse_reset(payload).ok_or_else(|| corrupt("reset record has a bad payload".into()))?;
+                    let (ri_index, ri_term) = parse_reset(payload)
+                        .ok_or_else(|| corrupt("reset record has a bad payload".into()))?;
                     if ri > 0 {
-                        return Err(corrupt("reset record is not the first record of its segment".into()));
+                        return Err(corrupt(
+                            "reset record is not the first record of its segment".into(),
+                        ));
                     }
                     sum.reset = Some((ri_index, ri_term));
                     sum.max_index = sum.max_index.max(ri_index);
@@ -198,10 +210,21 @@ pub fn recover(dir: &Path, cache_bytes: usize) -> Result<Recovered> {
         summaries.push(sum);
     }
     // Keep the cache a suffix of the index and its size accounting simple.
-    while cache.front().is_some_and(|e| e.index <= index.start_index()) {
+    while cache
+        .front()
+        .is_some_and(|e| e.index <= index.start_index())
+    {
         cache.pop_front();
     }
-    Ok(Recovered { dir: dir.to_path_buf(), meta, index, segments: summaries, cache, spares, stray })
+    Ok(Recovered {
+        dir: dir.to_path_buf(),
+        meta,
+        index,
+        segments: summaries,
+        cache,
+        spares,
+        stray,
+    })
 }
 
 type Listing = (Vec<(u64, PathBuf)>, Vec<PathBuf>, Vec<PathBuf>);
@@ -242,17 +265,31 @@ pub fn read_entry(rec: &Recovered, index: u64) -> Result<Entry> {
         .segments
         .iter()
         .find(|s| s.header.seq == pos.seg)
-        .ok_or_else(|| LogError::Invalid(format!("entry {index} points at missing segment {}", pos.seg)))?;
+        .ok_or_else(|| {
+            LogError::Invalid(format!(
+                "entry {index} points at missing segment {}",
+                pos.seg
+            ))
+        })?;
     let mut buf = vec![0u8; crate::format::record_size(pos.len as usize) as usize];
     use std::os::unix::fs::FileExt;
     std::fs::File::open(&seg.path)
         .and_then(|f| f.read_exact_at(&mut buf, pos.offset))
         .map_err(|e| LogError::io("reading entry", &seg.path, &e))?;
-    let corrupt = |reason: String| LogError::Corrupt { path: seg.path.clone(), offset: pos.offset, reason };
-    let (_, payload) = crate::format::decode_record(seg.header.salt, &buf).map_err(|f| corrupt(format!("{f:?}")))?;
-    let e = Entry::parse_from_bytes(payload).map_err(|e| corrupt(format!("entry does not decode: {e}")))?;
+    let corrupt = |reason: String| LogError::Corrupt {
+        path: seg.path.clone(),
+        offset: pos.offset,
+        reason,
+    };
+    let (_, payload) = crate::format::decode_record(seg.header.salt, &buf)
+        .map_err(|f| corrupt(format!("{f:?}")))?;
+    let e = Entry::parse_from_bytes(payload)
+        .map_err(|e| corrupt(format!("entry does not decode: {e}")))?;
     if e.index != index {
-        return Err(corrupt(format!("record holds entry {} not {index}", e.index)));
+        return Err(corrupt(format!(
+            "record holds entry {} not {index}",
+            e.index
+        )));
     }
     Ok(e)
 }

@@ -11,8 +11,8 @@
 
 use crate::error::{LogError, Result};
 use crate::format::{
-    decode_header, decode_record, record_size, RecordFault, RecordKind, SegmentHeader, HEADER_BLOCK,
-    RECORD_ALIGN, RECORD_HEADER,
+    decode_header, decode_record, record_size, RecordFault, RecordKind, SegmentHeader,
+    HEADER_BLOCK, RECORD_ALIGN, RECORD_HEADER,
 };
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -92,7 +92,10 @@ pub fn scan_bytes(path: &Path, data: Vec<u8>) -> Result<ScannedSegment> {
     let mut pos = HEADER_BLOCK as usize;
     let end = loop {
         if pos + RECORD_HEADER > data.len() {
-            break SegmentEnd::Open { offset: pos as u64, fault: None };
+            break SegmentEnd::Open {
+                offset: pos as u64,
+                fault: None,
+            };
         }
         match decode_record(salt, &data[pos..]) {
             Ok((h, _)) => {
@@ -121,11 +124,20 @@ pub fn scan_bytes(path: &Path, data: Vec<u8>) -> Result<ScannedSegment> {
                         ),
                     });
                 }
-                break SegmentEnd::Open { offset: pos as u64, fault: Some(fault) };
+                break SegmentEnd::Open {
+                    offset: pos as u64,
+                    fault: Some(fault),
+                };
             }
         }
     };
-    Ok(ScannedSegment { path: path.to_path_buf(), header, records, end, data })
+    Ok(ScannedSegment {
+        path: path.to_path_buf(),
+        header,
+        records,
+        end,
+        data,
+    })
 }
 
 /// Looks beyond damaged bytes at `from` for a valid record whose flush number proves the damage

@@ -17,7 +17,7 @@
 
 use crate::error::{LogError, Result};
 use crate::format::{u32_at, u64_at};
-use glommio::io::{BufferedFile, DmaFile, Directory};
+use glommio::io::{BufferedFile, Directory, DmaFile};
 use protobuf::Message;
 use raft::eraftpb::{ConfState, SnapshotMetadata};
 use std::collections::BTreeMap;
@@ -70,9 +70,11 @@ impl SnapshotManifest {
 
     /// raft-rs metadata for `Storage::snapshot`.
     pub fn to_raft_metadata(&self) -> SnapshotMetadata {
-        let mut m = SnapshotMetadata::default();
-        m.index = self.index;
-        m.term = self.term;
+        let mut m = SnapshotMetadata {
+            index: self.index,
+            term: self.term,
+            ..Default::default()
+        };
         m.set_conf_state(self.conf_state.clone());
         m
     }
@@ -109,7 +111,10 @@ impl SnapshotManifest {
 
     /// Parses and checks a manifest (untrusted bytes: every length is bounded).
     pub fn decode(name: &str, b: &[u8]) -> Result<SnapshotManifest> {
-        let bad = |reason: &str| LogError::Snapshot { snapshot: name.to_string(), reason: format!("manifest: {reason}") };
+        let bad = |reason: &str| LogError::Snapshot {
+            snapshot: name.to_string(),
+            reason: format!("manifest: {reason}"),
+        };
         if b.len() < 8 + 8 * 3 + 8 + 4 || &b[0..8] != MAGIC {
             return Err(bad("bad magic or too short"));
         }
@@ -119,7 +124,9 @@ impl SnapshotManifest {
         }
         let mut at = 8usize;
         let mut take = |n: usize| -> Result<&[u8]> {
-            let s = body.get(at..at.checked_add(n).ok_or_else(|| bad("length overflow"))?).ok_or_else(|| bad("truncated"))?;
+            let s = body
+                .get(at..at.checked_add(n).ok_or_else(|| bad("length overflow"))?)
+                .ok_or_else(|| bad("truncated"))?;
             at += n;
             Ok(s)
         };
@@ -136,19 +143,30 @@ impl SnapshotManifest {
             chunk_crcs.push(u32_at(take(4)?, 0));
         }
         let cs_len = u32_at(take(4)?, 0) as usize;
-        let conf_state = ConfState::parse_from_bytes(take(cs_len)?).map_err(|e| bad(&format!("conf state: {e}")))?;
+        let conf_state = ConfState::parse_from_bytes(take(cs_len)?)
+            .map_err(|e| bad(&format!("conf state: {e}")))?;
         let m = u32_at(take(4)?, 0);
         let mut metadata = BTreeMap::new();
         for _ in 0..m {
             let kl = u32_at(take(4)?, 0) as usize;
-            let k = std::str::from_utf8(take(kl)?).map_err(|_| bad("metadata key is not UTF-8"))?.to_string();
+            let k = std::str::from_utf8(take(kl)?)
+                .map_err(|_| bad("metadata key is not UTF-8"))?
+                .to_string();
             let vl = u32_at(take(4)?, 0) as usize;
             metadata.insert(k, take(vl)?.to_vec());
         }
         if at != body.len() {
             return Err(bad("trailing bytes"));
         }
-        Ok(SnapshotManifest { index, term, conf_state, metadata, size, chunk_size, chunk_crcs })
+        Ok(SnapshotManifest {
+            index,
+            term,
+            conf_state,
+            metadata,
+            size,
+            chunk_size,
+            chunk_crcs,
+        })
     }
 }
 
@@ -165,7 +183,10 @@ fn parse_dir_name(name: &str) -> Option<(u64, u64)> {
     Some((i.parse().ok()?, t.parse().ok()?))
 }
 
-fn gio<'a, T>(op: &'static str, path: &'a Path) -> impl FnOnce(glommio::GlommioError<T>) -> LogError + 'a {
+fn gio<'a, T>(
+    op: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(glommio::GlommioError<T>) -> LogError + 'a {
     move |e| LogError::glommio(op, path, e)
 }
 
@@ -198,10 +219,15 @@ impl SnapshotStore {
         for ent in rd {
             let ent = ent.map_err(|e| LogError::io("listing", &self.dir, &e))?;
             let name = ent.file_name().to_string_lossy().to_string();
-            let Some((index, term)) = parse_dir_name(&name) else { continue };
+            let Some((index, term)) = parse_dir_name(&name) else {
+                continue;
+            };
             let m = self.read_manifest(&name)?;
             if m.index != index || m.term != term {
-                return Err(LogError::Snapshot { snapshot: name, reason: "manifest does not match the directory name".into() });
+                return Err(LogError::Snapshot {
+                    snapshot: name,
+                    reason: "manifest does not match the directory name".into(),
+                });
             }
             out.push(m);
         }
@@ -216,9 +242,14 @@ impl SnapshotStore {
 
     fn read_manifest(&self, name: &str) -> Result<SnapshotManifest> {
         let path = self.dir.join(name).join(MANIFEST);
-        let len = std::fs::metadata(&path).map_err(|e| LogError::io("reading", &path, &e))?.len();
+        let len = std::fs::metadata(&path)
+            .map_err(|e| LogError::io("reading", &path, &e))?
+            .len();
         if len as usize > MAX_MANIFEST {
-            return Err(LogError::Snapshot { snapshot: name.into(), reason: format!("manifest of {len} bytes is too large") });
+            return Err(LogError::Snapshot {
+                snapshot: name.into(),
+                reason: format!("manifest of {len} bytes is too large"),
+            });
         }
         let b = std::fs::read(&path).map_err(|e| LogError::io("reading", &path, &e))?;
         SnapshotManifest::decode(name, &b)
@@ -247,21 +278,29 @@ impl SnapshotStore {
         let manifest = self.read_manifest(&name)?;
         let path = self.data_path(index, term);
         let file = DmaFile::open(&path).await.map_err(gio("opening", &path))?;
-        Ok(SnapshotReader { manifest, path, file })
+        Ok(SnapshotReader {
+            manifest,
+            path,
+            file,
+        })
     }
 
     /// Deletes a finished snapshot.
     pub async fn delete(&self, index: u64, term: u64) -> Result<()> {
         let dir = self.dir.join(dir_name(index, term));
         let doomed = self.dir.join(format!("{}.tmp", dir_name(index, term)));
-        glommio::io::rename(&dir, &doomed).await.map_err(gio("deleting", &dir))?;
+        glommio::io::rename(&dir, &doomed)
+            .await
+            .map_err(gio("deleting", &dir))?;
         self.sync().await?;
         remove_tree(&doomed)
     }
 
     /// Removes leftovers of interrupted writes (`*.tmp`). Call at startup.
     pub fn remove_temporaries(&self) -> Result<()> {
-        let Ok(rd) = std::fs::read_dir(&self.dir) else { return Ok(()) };
+        let Ok(rd) = std::fs::read_dir(&self.dir) else {
+            return Ok(());
+        };
         for ent in rd.flatten() {
             if ent.file_name().to_string_lossy().ends_with(".tmp") {
                 remove_tree(&ent.path())?;
@@ -271,7 +310,9 @@ impl SnapshotStore {
     }
 
     async fn sync(&self) -> Result<()> {
-        let d = Directory::open(&self.dir).await.map_err(gio("opening directory", &self.dir))?;
+        let d = Directory::open(&self.dir)
+            .await
+            .map_err(gio("opening directory", &self.dir))?;
         d.sync().await.map_err(gio("syncing directory", &self.dir))
     }
 }
@@ -308,15 +349,21 @@ impl SnapshotWriter {
         expected: Option<SnapshotManifest>,
     ) -> Result<SnapshotWriter> {
         let name = dir_name(index, term);
-        if chunk_size == 0 || chunk_size % 4096 != 0 {
-            return Err(LogError::Snapshot { snapshot: name, reason: format!("chunk size {chunk_size} is not a multiple of 4096") });
+        if chunk_size == 0 || !chunk_size.is_multiple_of(4096) {
+            return Err(LogError::Snapshot {
+                snapshot: name,
+                reason: format!("chunk size {chunk_size} is not a multiple of 4096"),
+            });
         }
-        std::fs::create_dir_all(&store.dir).map_err(|e| LogError::io("creating", &store.dir, &e))?;
+        std::fs::create_dir_all(&store.dir)
+            .map_err(|e| LogError::io("creating", &store.dir, &e))?;
         let tmp = store.dir.join(format!("{name}.tmp"));
         remove_tree(&tmp)?;
         std::fs::create_dir(&tmp).map_err(|e| LogError::io("creating", &tmp, &e))?;
         let path = tmp.join(DATA);
-        let file = DmaFile::create(&path).await.map_err(gio("creating", &path))?;
+        let file = DmaFile::create(&path)
+            .await
+            .map_err(gio("creating", &path))?;
         Ok(SnapshotWriter {
             store,
             tmp,
@@ -349,19 +396,33 @@ impl SnapshotWriter {
     /// Accepts chunk `i` received from the network: it must be the next chunk, have the length
     /// and the crc32c the manifest promises.
     pub async fn write_chunk(&mut self, i: u32, data: &[u8]) -> Result<()> {
-        let bad = |reason: String| LogError::Snapshot { snapshot: self.name.clone(), reason };
+        let bad = |reason: String| LogError::Snapshot {
+            snapshot: self.name.clone(),
+            reason,
+        };
         let Some(m) = &self.expected else {
-            return Err(bad("write_chunk is for received snapshots; use write".into()));
+            return Err(bad(
+                "write_chunk is for received snapshots; use write".into()
+            ));
         };
         let next = self.crcs.len() as u32;
         if i != next {
-            return Err(bad(format!("chunk {i} arrived but chunk {next} was expected")));
+            return Err(bad(format!(
+                "chunk {i} arrived but chunk {next} was expected"
+            )));
         }
         if i >= m.chunks() {
-            return Err(bad(format!("chunk {i} is beyond the manifest's {} chunks", m.chunks())));
+            return Err(bad(format!(
+                "chunk {i} is beyond the manifest's {} chunks",
+                m.chunks()
+            )));
         }
         if data.len() as u64 != m.chunk_len(i) {
-            return Err(bad(format!("chunk {i} has {} bytes, the manifest says {}", data.len(), m.chunk_len(i))));
+            return Err(bad(format!(
+                "chunk {i} has {} bytes, the manifest says {}",
+                data.len(),
+                m.chunk_len(i)
+            )));
         }
         let crc = crc32c::crc32c(data);
         if crc != m.chunk_crcs[i as usize] {
@@ -382,7 +443,10 @@ impl SnapshotWriter {
         dma.as_bytes_mut()[..len].copy_from_slice(&self.buf);
         dma.as_bytes_mut()[len..].fill(0);
         let path = self.tmp.join(DATA);
-        self.file.write_at(dma, self.written).await.map_err(gio("writing snapshot", &path))?;
+        self.file
+            .write_at(dma, self.written)
+            .await
+            .map_err(gio("writing snapshot", &path))?;
         self.written += len as u64;
         self.buf.clear();
         Ok(())
@@ -396,17 +460,31 @@ impl SnapshotWriter {
     /// Completes the snapshot: syncs the data, writes and syncs the manifest, renames the
     /// directory into place and syncs `snap/`. For received snapshots `conf_state` and
     /// `metadata` are ignored (the manifest's are kept) and every chunk must have arrived.
-    pub async fn finish(mut self, conf_state: ConfState, metadata: BTreeMap<String, Vec<u8>>) -> Result<SnapshotManifest> {
+    pub async fn finish(
+        mut self,
+        conf_state: ConfState,
+        metadata: BTreeMap<String, Vec<u8>>,
+    ) -> Result<SnapshotManifest> {
         self.write_buffered_chunk().await?;
         let data_path = self.tmp.join(DATA);
-        self.file.truncate(self.written).await.map_err(gio("truncating", &data_path))?;
-        self.file.fdatasync().await.map_err(gio("syncing", &data_path))?;
+        self.file
+            .truncate(self.written)
+            .await
+            .map_err(gio("truncating", &data_path))?;
+        self.file
+            .fdatasync()
+            .await
+            .map_err(gio("syncing", &data_path))?;
         let manifest = match self.expected.take() {
             Some(m) => {
                 if self.crcs.len() != m.chunk_crcs.len() || self.written != m.size {
                     return Err(LogError::Snapshot {
                         snapshot: self.name.clone(),
-                        reason: format!("only {} of {} chunks arrived", self.crcs.len(), m.chunk_crcs.len()),
+                        reason: format!(
+                            "only {} of {} chunks arrived",
+                            self.crcs.len(),
+                            m.chunk_crcs.len()
+                        ),
                     });
                 }
                 m
@@ -422,15 +500,25 @@ impl SnapshotWriter {
             },
         };
         let mpath = self.tmp.join(MANIFEST);
-        let mf = BufferedFile::create(&mpath).await.map_err(gio("creating", &mpath))?;
-        mf.write_at(manifest.encode()?, 0).await.map_err(gio("writing", &mpath))?;
+        let mf = BufferedFile::create(&mpath)
+            .await
+            .map_err(gio("creating", &mpath))?;
+        mf.write_at(manifest.encode()?, 0)
+            .await
+            .map_err(gio("writing", &mpath))?;
         mf.fdatasync().await.map_err(gio("syncing", &mpath))?;
         mf.close().await.map_err(gio("closing", &mpath))?;
-        let tdir = Directory::open(&self.tmp).await.map_err(gio("opening directory", &self.tmp))?;
-        tdir.sync().await.map_err(gio("syncing directory", &self.tmp))?;
+        let tdir = Directory::open(&self.tmp)
+            .await
+            .map_err(gio("opening directory", &self.tmp))?;
+        tdir.sync()
+            .await
+            .map_err(gio("syncing directory", &self.tmp))?;
         let fin = self.store.dir.join(&self.name);
         remove_tree(&fin)?;
-        glommio::io::rename(&self.tmp, &fin).await.map_err(gio("renaming snapshot into place", &fin))?;
+        glommio::io::rename(&self.tmp, &fin)
+            .await
+            .map_err(gio("renaming snapshot into place", &fin))?;
         self.store.sync().await?;
         Ok(manifest)
     }
@@ -464,7 +552,10 @@ impl SnapshotReader {
     pub async fn read_chunk(&self, i: u32) -> Result<Vec<u8>> {
         let m = &self.manifest;
         if i >= m.chunks() {
-            return Err(LogError::Snapshot { snapshot: m.dir_name(), reason: format!("no chunk {i}") });
+            return Err(LogError::Snapshot {
+                snapshot: m.dir_name(),
+                reason: format!("no chunk {i}"),
+            });
         }
         let len = m.chunk_len(i) as usize;
         let r = self
@@ -488,14 +579,22 @@ pub fn verify_data(store: &SnapshotStore, m: &SnapshotManifest) -> Result<()> {
     use std::io::Read;
     let path = store.data_path(m.index, m.term);
     let mut f = std::fs::File::open(&path).map_err(|e| LogError::io("opening", &path, &e))?;
-    let flen = f.metadata().map_err(|e| LogError::io("reading", &path, &e))?.len();
+    let flen = f
+        .metadata()
+        .map_err(|e| LogError::io("reading", &path, &e))?
+        .len();
     if flen != m.size {
-        return Err(LogError::Corrupt { path, offset: flen.min(m.size), reason: format!("data file is {flen} bytes, manifest says {}", m.size) });
+        return Err(LogError::Corrupt {
+            path,
+            offset: flen.min(m.size),
+            reason: format!("data file is {flen} bytes, manifest says {}", m.size),
+        });
     }
     let mut buf = vec![0u8; m.chunk_size as usize];
     for i in 0..m.chunks() {
         let len = m.chunk_len(i) as usize;
-        f.read_exact(&mut buf[..len]).map_err(|e| LogError::io("reading", &path, &e))?;
+        f.read_exact(&mut buf[..len])
+            .map_err(|e| LogError::io("reading", &path, &e))?;
         if crc32c::crc32c(&buf[..len]) != m.chunk_crcs[i as usize] {
             return Err(LogError::Corrupt {
                 path,

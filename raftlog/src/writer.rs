@@ -24,7 +24,7 @@ use crate::meta::{encode_slot, slot_of, SLOT_SIZE};
 use crate::recovery::SPARE_PREFIX;
 use futures::channel::oneshot;
 use glommio::channels::local_channel::LocalReceiver;
-use glommio::io::{DmaFile, Directory, OpenOptions};
+use glommio::io::{Directory, DmaFile, OpenOptions};
 use std::cell::{Cell, OnceCell};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -57,7 +57,12 @@ pub(crate) type Reply = oneshot::Sender<Result<FlushReport>>;
 pub(crate) enum Op {
     /// Bytes of whole records for segment `seg` at `offset`, contiguous with what came before.
     /// `records` are the record starts within `bytes` (for flush stamping).
-    Write { seg: u64, offset: u64, bytes: Vec<u8>, records: Vec<u32> },
+    Write {
+        seg: u64,
+        offset: u64,
+        bytes: Vec<u8>,
+        records: Vec<u32>,
+    },
     /// Make everything so far durable, then start a new segment with this header.
     Rotate { header: SegmentHeader },
     /// New hard-state payload. `barrier`: make everything staged before it durable first.
@@ -162,12 +167,18 @@ impl Writer {
             // Write both slots once so later overwrites hit allocated, written blocks.
             let mut buf = file.alloc_dma_buffer(2 * SLOT_SIZE as usize);
             buf.as_bytes_mut().fill(0);
-            file.write_at(buf, 0).await.map_err(|e| LogError::glommio("initialising", &meta_path, e))?;
-            file.fdatasync().await.map_err(|e| LogError::glommio("syncing", &meta_path, e))?;
+            file.write_at(buf, 0)
+                .await
+                .map_err(|e| LogError::glommio("initialising", &meta_path, e))?;
+            file.fdatasync()
+                .await
+                .map_err(|e| LogError::glommio("syncing", &meta_path, e))?;
             let rd = Directory::open(raft_dir)
                 .await
                 .map_err(|e| LogError::glommio("opening directory", raft_dir, e))?;
-            rd.sync().await.map_err(|e| LogError::glommio("syncing directory", raft_dir, e))?;
+            rd.sync()
+                .await
+                .map_err(|e| LogError::glommio("syncing directory", raft_dir, e))?;
         }
         let mut w = Writer {
             log_dir: log_dir.to_path_buf(),
@@ -178,7 +189,11 @@ impl Writer {
             pending: Vec::new(),
             pending_records: Vec::new(),
             pending_meta: None,
-            meta: MetaFile { file, path: meta_path, generation: meta_generation },
+            meta: MetaFile {
+                file,
+                path: meta_path,
+                generation: meta_generation,
+            },
             spares: spares.into(),
             spare_task: None,
             seen_ops: 0,
@@ -222,7 +237,13 @@ impl Writer {
     }
 
     fn failed_err(&self) -> LogError {
-        LogError::Failed(Box::new(self.shared.failed.get().cloned().unwrap_or(LogError::Closed)))
+        LogError::Failed(Box::new(
+            self.shared
+                .failed
+                .get()
+                .cloned()
+                .unwrap_or(LogError::Closed),
+        ))
     }
 
     /// Runs one batch; returns true when the writer must stop.
@@ -239,13 +260,22 @@ impl Writer {
                 continue;
             }
             let r = match op {
-                Op::Write { seg, offset, bytes, records } => self.stage(seg, offset, bytes, records),
+                Op::Write {
+                    seg,
+                    offset,
+                    bytes,
+                    records,
+                } => self.stage(seg, offset, bytes, records),
                 Op::Rotate { header } => match self.commit(&mut report).await {
                     Ok(()) => self.rotate(header).await,
                     Err(e) => Err(e),
                 },
                 Op::Meta { payload, barrier } => {
-                    let r = if barrier { self.commit(&mut report).await } else { Ok(()) };
+                    let r = if barrier {
+                        self.commit(&mut report).await
+                    } else {
+                        Ok(())
+                    };
                     self.pending_meta = Some(payload);
                     r
                 }
@@ -286,10 +316,18 @@ impl Writer {
             }
         }
         for w in waiters {
-            let _ = w.send(if ok { Ok(report) } else { Err(self.failed_err()) });
+            let _ = w.send(if ok {
+                Ok(report)
+            } else {
+                Err(self.failed_err())
+            });
         }
         if let Some(c) = close {
-            let _ = c.send(if ok { Ok(report) } else { Err(self.failed_err()) });
+            let _ = c.send(if ok {
+                Ok(report)
+            } else {
+                Err(self.failed_err())
+            });
             return true;
         }
         false
@@ -297,7 +335,9 @@ impl Writer {
 
     fn stage(&mut self, seg: u64, offset: u64, bytes: Vec<u8>, records: Vec<u32>) -> Result<()> {
         let Some(a) = self.active.as_ref() else {
-            return Err(LogError::Invalid(format!("write for segment {seg} with no active segment")));
+            return Err(LogError::Invalid(format!(
+                "write for segment {seg} with no active segment"
+            )));
         };
         let at = a.tail_off + (a.tail.len() + self.pending.len()) as u64;
         if a.seq != seg || at != offset {
@@ -308,7 +348,8 @@ impl Writer {
         }
         let base = self.pending.len();
         self.pending.extend_from_slice(&bytes);
-        self.pending_records.extend(records.iter().map(|&r| base + r as usize));
+        self.pending_records
+            .extend(records.iter().map(|&r| base + r as usize));
         Ok(())
     }
 
@@ -326,7 +367,10 @@ impl Writer {
             if !has_data {
                 return Ok(0u64);
             }
-            let a = self.active.as_mut().ok_or_else(|| LogError::Invalid("no active segment".into()))?;
+            let a = self
+                .active
+                .as_mut()
+                .ok_or_else(|| LogError::Invalid("no active segment".into()))?;
             write_data(a, &mut self.pending, &mut self.pending_records, mode).await
         };
         let meta_fut = async {
@@ -346,8 +390,12 @@ impl Writer {
         report.meta_written |= meta_written;
         report.sync_micros += micros;
         self.shared.flushes.set(self.shared.flushes.get() + 1);
-        self.shared.bytes_written.set(self.shared.bytes_written.get() + bytes);
-        self.shared.sync_micros_total.set(self.shared.sync_micros_total.get() + micros);
+        self.shared
+            .bytes_written
+            .set(self.shared.bytes_written.get() + bytes);
+        self.shared
+            .sync_micros_total
+            .set(self.shared.sync_micros_total.get() + micros);
         Ok(())
     }
 
@@ -357,16 +405,23 @@ impl Writer {
         let file = open_file(&spare, self.cfg.sync_mode, false).await?;
         let mut buf = file.alloc_dma_buffer(BLOCK as usize);
         buf.as_bytes_mut().copy_from_slice(&header.encode());
-        file.write_at(buf, 0).await.map_err(|e| LogError::glommio("writing segment header", &spare, e))?;
+        file.write_at(buf, 0)
+            .await
+            .map_err(|e| LogError::glommio("writing segment header", &spare, e))?;
         if self.cfg.sync_mode == SyncMode::Fdatasync {
-            file.fdatasync().await.map_err(|e| LogError::glommio("syncing", &spare, e))?;
+            file.fdatasync()
+                .await
+                .map_err(|e| LogError::glommio("syncing", &spare, e))?;
         }
         // The header is durable before the file takes its final name: a visible segment
         // always has a valid header.
         glommio::io::rename(&spare, &path)
             .await
             .map_err(|e| LogError::glommio("renaming spare into segment", &path, e))?;
-        self.dir.sync().await.map_err(|e| LogError::glommio("syncing directory", &self.log_dir, e))?;
+        self.dir
+            .sync()
+            .await
+            .map_err(|e| LogError::glommio("syncing directory", &self.log_dir, e))?;
         if let Some(old) = self.active.take() {
             let _ = old.file.close_rc().await;
         }
@@ -386,7 +441,9 @@ impl Writer {
     async fn delete(&mut self, seqs: Vec<u64>) -> Result<()> {
         for seq in seqs {
             if self.active.as_ref().is_some_and(|a| a.seq == seq) {
-                return Err(LogError::Invalid(format!("refusing to delete the active segment {seq}")));
+                return Err(LogError::Invalid(format!(
+                    "refusing to delete the active segment {seq}"
+                )));
             }
             let path = self.log_dir.join(segment_file_name(seq));
             let in_pool = self.spares.len() + usize::from(self.spare_task.is_some());
@@ -397,10 +454,15 @@ impl Writer {
                     .map_err(|e| LogError::glommio("recycling segment", &path, e))?;
                 self.spares.push_back(to);
             } else {
-                glommio::io::remove(&path).await.map_err(|e| LogError::glommio("deleting segment", &path, e))?;
+                glommio::io::remove(&path)
+                    .await
+                    .map_err(|e| LogError::glommio("deleting segment", &path, e))?;
             }
         }
-        self.dir.sync().await.map_err(|e| LogError::glommio("syncing directory", &self.log_dir, e))?;
+        self.dir
+            .sync()
+            .await
+            .map_err(|e| LogError::glommio("syncing directory", &self.log_dir, e))?;
         self.start_spare_prep();
         Ok(())
     }
@@ -410,7 +472,12 @@ impl Writer {
             return;
         }
         let recycled = self.spares.pop_front();
-        let fut = prepare_spare(self.log_dir.clone(), recycled, self.cfg.segment_size, self.cfg.preallocate);
+        let fut = prepare_spare(
+            self.log_dir.clone(),
+            recycled,
+            self.cfg.segment_size,
+            self.cfg.preallocate,
+        );
         self.spare_task = Some(glommio::spawn_local(fut));
     }
 
@@ -419,14 +486,25 @@ impl Writer {
             Some(t) => t.await,
             None => {
                 let recycled = self.spares.pop_front();
-                prepare_spare(self.log_dir.clone(), recycled, self.cfg.segment_size, self.cfg.preallocate).await
+                prepare_spare(
+                    self.log_dir.clone(),
+                    recycled,
+                    self.cfg.segment_size,
+                    self.cfg.preallocate,
+                )
+                .await
             }
         }
     }
 }
 
 /// Writes the pending bytes behind the in-memory tail block in one aligned write.
-async fn write_data(a: &mut Active, pending: &mut Vec<u8>, records: &mut Vec<usize>, mode: SyncMode) -> Result<u64> {
+async fn write_data(
+    a: &mut Active,
+    pending: &mut Vec<u8>,
+    records: &mut Vec<usize>,
+    mode: SyncMode,
+) -> Result<u64> {
     a.flush_no += 1;
     for &r in records.iter() {
         stamp_flush(a.salt, &mut pending[r..], a.flush_no);
@@ -458,7 +536,10 @@ async fn write_data(a: &mut Active, pending: &mut Vec<u8>, records: &mut Vec<usi
         });
     }
     if mode == SyncMode::Fdatasync {
-        a.file.fdatasync().await.map_err(|e| LogError::glommio("syncing segment", &a.path, e))?;
+        a.file
+            .fdatasync()
+            .await
+            .map_err(|e| LogError::glommio("syncing segment", &a.path, e))?;
     }
     a.tail = new_tail;
     a.tail_off = new_off;
@@ -486,7 +567,10 @@ async fn write_meta(m: &mut MetaFile, payload: &[u8], mode: SyncMode) -> Result<
         });
     }
     if mode == SyncMode::Fdatasync {
-        m.file.fdatasync().await.map_err(|e| LogError::glommio("syncing hard state", &m.path, e))?;
+        m.file
+            .fdatasync()
+            .await
+            .map_err(|e| LogError::glommio("syncing hard state", &m.path, e))?;
     }
     m.generation = generation;
     Ok(())
@@ -494,7 +578,12 @@ async fn write_meta(m: &mut MetaFile, payload: &[u8], mode: SyncMode) -> Result<
 
 /// Returns the path of a file of at least `size` bytes whose blocks are allocated (and, with
 /// `ZeroFill`, written), ready to become a segment.
-async fn prepare_spare(log_dir: PathBuf, recycled: Option<PathBuf>, size: u64, how: Preallocate) -> Result<PathBuf> {
+async fn prepare_spare(
+    log_dir: PathBuf,
+    recycled: Option<PathBuf>,
+    size: u64,
+    how: Preallocate,
+) -> Result<PathBuf> {
     let (path, fresh) = match recycled {
         Some(p) => (p, false),
         None => {
@@ -503,11 +592,16 @@ async fn prepare_spare(log_dir: PathBuf, recycled: Option<PathBuf>, size: u64, h
         }
     };
     let file = open_file(&path, SyncMode::Fdatasync, true).await?;
-    let have = file.file_size().await.map_err(|e| LogError::glommio("sizing", &path, e))?;
+    let have = file
+        .file_size()
+        .await
+        .map_err(|e| LogError::glommio("sizing", &path, e))?;
     if have < size {
         match how {
             Preallocate::Fallocate => {
-                file.pre_allocate(size, false).await.map_err(|e| LogError::glommio("preallocating", &path, e))?;
+                file.pre_allocate(size, false)
+                    .await
+                    .map_err(|e| LogError::glommio("preallocating", &path, e))?;
             }
             Preallocate::ZeroFill => {
                 const CHUNK: u64 = 1 << 20;
@@ -531,13 +625,19 @@ async fn prepare_spare(log_dir: PathBuf, recycled: Option<PathBuf>, size: u64, h
                     off += n as u64;
                 }
                 if off > size {
-                    file.truncate(size).await.map_err(|e| LogError::glommio("truncating", &path, e))?;
+                    file.truncate(size)
+                        .await
+                        .map_err(|e| LogError::glommio("truncating", &path, e))?;
                 }
             }
         }
-        file.fdatasync().await.map_err(|e| LogError::glommio("syncing", &path, e))?;
+        file.fdatasync()
+            .await
+            .map_err(|e| LogError::glommio("syncing", &path, e))?;
     }
-    file.close().await.map_err(|e| LogError::glommio("closing", &path, e))?;
+    file.close()
+        .await
+        .map_err(|e| LogError::glommio("closing", &path, e))?;
     if fresh {
         let final_path = log_dir.join(format!("{SPARE_PREFIX}{:016x}", rand::random::<u64>()));
         glommio::io::rename(&path, &final_path)

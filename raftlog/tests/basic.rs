@@ -1,5 +1,7 @@
 //! Round trips through real files: entries, hard state, metadata, compaction, snapshot reset,
 //! cache misses served from disk, and the snapshot store.
+// protobuf messages are built field by field; that reads better than struct literals here.
+#![allow(clippy::field_reassign_with_default)]
 
 mod common;
 
@@ -19,7 +21,9 @@ fn entries_hard_state_and_metadata_survive_reopen() {
     let path = dir.path().to_path_buf();
     run(move || async move {
         let mut log = RaftLog::open(&path, small_cfg()).await.unwrap();
-        let ents: Vec<_> = (1..=500).map(|i| entry(i, 1 + i / 200, 100 + (i as usize % 300))).collect();
+        let ents: Vec<_> = (1..=500)
+            .map(|i| entry(i, 1 + i / 200, 100 + (i as usize % 300)))
+            .collect();
         for chunk in ents.chunks(7) {
             log.append(chunk).unwrap();
         }
@@ -31,9 +35,13 @@ fn entries_hard_state_and_metadata_survive_reopen() {
         let mut cs = ConfState::default();
         cs.voters = vec![1, 2, 3];
         log.set_conf_state(&cs).unwrap();
-        log.set_metadata("peers", Some(b"1=a:1,2=b:2".to_vec())).unwrap();
+        log.set_metadata("peers", Some(b"1=a:1,2=b:2".to_vec()))
+            .unwrap();
         log.flush().await.unwrap();
-        assert!(log.stats().segments > 1, "500 entries of ~250 bytes must span 64 KiB segments");
+        assert!(
+            log.stats().segments > 1,
+            "500 entries of ~250 bytes must span 64 KiB segments"
+        );
         log.close().await.unwrap();
 
         let log = RaftLog::open(&path, small_cfg()).await.unwrap();
@@ -43,7 +51,10 @@ fn entries_hard_state_and_metadata_survive_reopen() {
         let got = log.entries(1, 501, None, ctx()).unwrap();
         assert_eq!(got, ents);
         let st = log.initial_state().unwrap();
-        assert_eq!((st.hard_state.term, st.hard_state.vote, st.hard_state.commit), (3, 2, 450));
+        assert_eq!(
+            (st.hard_state.term, st.hard_state.vote, st.hard_state.commit),
+            (3, 2, 450)
+        );
         assert_eq!(st.conf_state.voters, vec![1, 2, 3]);
         assert_eq!(log.metadata("peers"), Some(&b"1=a:1,2=b:2"[..]));
         // max_size: the first entry always comes back, then stop before exceeding.
@@ -99,7 +110,11 @@ fn compaction_deletes_segments_and_survives_reopen() {
         assert!(log.entries(899, 902, None, ctx()).is_err());
         log.close().await.unwrap();
         let files = std::fs::read_dir(path.join("log")).unwrap().filter(|e| {
-            e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".seg")
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".seg")
         });
         assert_eq!(files.count(), after);
         let log = RaftLog::open(&path, small_cfg()).await.unwrap();
@@ -116,7 +131,8 @@ fn apply_snapshot_resets_the_log() {
     let path = dir.path().to_path_buf();
     run(move || async move {
         let mut log = RaftLog::open(&path, small_cfg()).await.unwrap();
-        log.append(&(1..=300).map(|i| entry(i, 1, 300)).collect::<Vec<_>>()).unwrap();
+        log.append(&(1..=300).map(|i| entry(i, 1, 300)).collect::<Vec<_>>())
+            .unwrap();
         log.flush().await.unwrap();
         let mut meta = SnapshotMetadata::default();
         meta.index = 100;
@@ -142,7 +158,10 @@ fn default_config_zero_fills_and_recycles() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().to_path_buf();
     run(move || async move {
-        let cfg = LogConfig { segment_size: 128 * 1024, ..LogConfig::default() };
+        let cfg = LogConfig {
+            segment_size: 128 * 1024,
+            ..LogConfig::default()
+        };
         let mut log = RaftLog::open(&path, cfg.clone()).await.unwrap();
         for i in 1..=2000u64 {
             log.append(&[entry(i, 1, 300)]).unwrap();
@@ -155,7 +174,13 @@ fn default_config_zero_fills_and_recycles() {
         log.flush().await.unwrap();
         let spares = std::fs::read_dir(path.join("log"))
             .unwrap()
-            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("spare-"))
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("spare-")
+            })
             .count();
         assert!(spares >= 1, "deleted segments are recycled as spares");
         log.close().await.unwrap();
@@ -171,7 +196,9 @@ fn snapshot_store_round_trip_and_chunk_checks() {
     let path = dir.path().to_path_buf();
     run(move || async move {
         let store = SnapshotStore::new(path.join("snap"));
-        let data: Vec<u8> = (0..(2 * 1024 * 1024 + 12345)).map(|i| (i * 7 % 251) as u8).collect();
+        let data: Vec<u8> = (0..(2 * 1024 * 1024 + 12345))
+            .map(|i| (i * 7 % 251) as u8)
+            .collect();
         let mut w = store.begin(42, 3).await.unwrap();
         for part in data.chunks(100_000) {
             w.write(part).await.unwrap();
@@ -192,12 +219,23 @@ fn snapshot_store_round_trip_and_chunk_checks() {
         let c0 = r.read_chunk(0).await.unwrap();
         let mut bad = c0.clone();
         bad[5] ^= 1;
-        assert!(inc.write_chunk(0, &bad).await.is_err(), "a corrupted chunk is refused");
-        assert!(inc.write_chunk(1, &c0).await.is_err(), "out of order is refused");
+        assert!(
+            inc.write_chunk(0, &bad).await.is_err(),
+            "a corrupted chunk is refused"
+        );
+        assert!(
+            inc.write_chunk(1, &c0).await.is_err(),
+            "out of order is refused"
+        );
         for i in 0..m.chunks() {
-            inc.write_chunk(i, &r.read_chunk(i).await.unwrap()).await.unwrap();
+            inc.write_chunk(i, &r.read_chunk(i).await.unwrap())
+                .await
+                .unwrap();
         }
-        let m2 = inc.finish(ConfState::default(), BTreeMap::new()).await.unwrap();
+        let m2 = inc
+            .finish(ConfState::default(), BTreeMap::new())
+            .await
+            .unwrap();
         assert_eq!(m2, m);
         assert_eq!(std::fs::read(other.data_path(42, 3)).unwrap(), data);
         reef_raftlog::snapshot::verify_data(&other, &m2).unwrap();

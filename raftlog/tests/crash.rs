@@ -1,6 +1,8 @@
 //! Crash consistency on real files: cut the last segment at every byte offset of its final
 //! records and flip single bytes in its tail, then recover; flip a byte in a record that a later
 //! completed flush follows (or in a sealed segment) and expect a refusal naming file and offset.
+// protobuf messages are built field by field; that reads better than struct literals here.
+#![allow(clippy::field_reassign_with_default)]
 
 mod common;
 
@@ -92,10 +94,23 @@ fn cutting_the_tail_at_every_byte_keeps_exactly_the_whole_records() {
         std::fs::write(&wseg, &bytes).unwrap();
         assert_eq!(std::fs::metadata(&wseg).unwrap().len(), len);
         let got = recovered_indexes(work.path()).unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
-        let whole = recs.iter().filter(|r| r.1 <= cut).map(|r| r.2).max().unwrap_or(0);
+        let whole = recs
+            .iter()
+            .filter(|r| r.1 <= cut)
+            .map(|r| r.2)
+            .max()
+            .unwrap_or(0);
         let expect_last = whole.max(recs[0].2 - 1);
-        assert_eq!(got.last().copied().unwrap_or(0), expect_last, "cut at {cut}");
-        assert_eq!(got.len() as u64, expect_last, "all earlier entries survive (cut at {cut})");
+        assert_eq!(
+            got.last().copied().unwrap_or(0),
+            expect_last,
+            "cut at {cut}"
+        );
+        assert_eq!(
+            got.len() as u64,
+            expect_last,
+            "all earlier entries survive (cut at {cut})"
+        );
     }
     // A log opened after a cut keeps working and keeps its data across another reopen.
     let mut bytes = original.clone();
@@ -136,8 +151,15 @@ fn flipping_bytes_in_the_tail_never_invents_or_loses_earlier_records() {
         std::fs::write(&wseg, &bytes).unwrap();
         let got = recovered_indexes(work.path()).unwrap_or_else(|e| panic!("flip at {pos}: {e}"));
         let last_got = got.last().copied().unwrap_or(0);
-        assert!(last_got == idx - 1 || last_got == idx, "flip at {pos}: recovered up to {last_got}");
-        assert_eq!(got.len() as u64, last_got, "a prefix survives (flip at {pos})");
+        assert!(
+            last_got == idx - 1 || last_got == idx,
+            "flip at {pos}: recovered up to {last_got}"
+        );
+        assert_eq!(
+            got.len() as u64,
+            last_got,
+            "a prefix survives (flip at {pos})"
+        );
     }
 }
 
@@ -163,10 +185,18 @@ fn a_damaged_record_followed_by_later_flushes_is_refused_with_file_and_offset() 
         other => panic!("expected corruption, got {other:?}"),
     }
     let msg = recover(work.path(), 1 << 20).unwrap_err().to_string();
-    assert!(msg.contains(&wseg.display().to_string()) && msg.contains(&off.to_string()), "{msg}");
+    assert!(
+        msg.contains(&wseg.display().to_string()) && msg.contains(&off.to_string()),
+        "{msg}"
+    );
     // And the log refuses to open.
     let p = work.path().to_path_buf();
-    let r = run(move || async move { RaftLog::open(&p, small_cfg()).await.err().map(|e| e.to_string()) });
+    let r = run(move || async move {
+        RaftLog::open(&p, small_cfg())
+            .await
+            .err()
+            .map(|e| e.to_string())
+    });
     assert!(r.is_some_and(|m| m.contains("byte offset")));
 }
 
@@ -203,5 +233,8 @@ fn a_damaged_segment_header_is_refused() {
     bytes[20] ^= 1;
     std::fs::write(&seg, &bytes).unwrap();
     let err = recover(base.path(), 1 << 20).unwrap_err();
-    assert!(matches!(err, LogError::Corrupt { ref path, .. } if *path == seg), "{err}");
+    assert!(
+        matches!(err, LogError::Corrupt { ref path, .. } if *path == seg),
+        "{err}"
+    );
 }

@@ -3,6 +3,8 @@
 //! never a panic and never an acknowledgement; afterwards the log is failed and refuses more,
 //! and every acknowledged entry is present on reopen (after the mount is given more room).
 //! Needs root (mount); CI runs as root. Without permission to mount, the test says so and fails.
+// protobuf messages are built field by field; that reads better than struct literals here.
+#![allow(clippy::field_reassign_with_default)]
 
 mod common;
 
@@ -24,8 +26,15 @@ fn full_device_fails_the_flush_with_no_space_and_loses_nothing_acknowledged() {
     let base = tempfile::tempdir().unwrap();
     let mnt = base.path().join("mnt");
     std::fs::create_dir(&mnt).unwrap();
-    let st = Command::new("mount").args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"]).arg(&mnt).status().unwrap();
-    assert!(st.success(), "mounting a tmpfs needs root (the project's CI runs as root)");
+    let st = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(
+        st.success(),
+        "mounting a tmpfs needs root (the project's CI runs as root)"
+    );
     let guard = Mount(mnt.clone());
     let dir = mnt.join("raft");
     let cfg = LogConfig {
@@ -58,14 +67,24 @@ fn full_device_fails_the_flush_with_no_space_and_loses_nothing_acknowledged() {
         assert!(err.is_no_space(), "expected NoSpace, got {err}");
         assert!(log.failed().is_some());
         // Failed for good: no later append or flush is accepted or acknowledged.
-        assert!(matches!(log.append(&[entry(acked + 2, 1, 10)]), Err(LogError::Failed(_))));
+        assert!(matches!(
+            log.append(&[entry(acked + 2, 1, 10)]),
+            Err(LogError::Failed(_))
+        ));
         assert!(log.flush().await.is_err());
         drop(log);
         acked
     });
-    assert!(acked > 10, "some appends succeeded before the device filled ({acked})");
+    assert!(
+        acked > 10,
+        "some appends succeeded before the device filled ({acked})"
+    );
     // Give the device room and reopen: everything acknowledged is there.
-    let st = Command::new("mount").args(["-o", "remount,size=8m"]).arg(&mnt).status().unwrap();
+    let st = Command::new("mount")
+        .args(["-o", "remount,size=8m"])
+        .arg(&mnt)
+        .status()
+        .unwrap();
     assert!(st.success());
     run(move || async move {
         let log = RaftLog::open(&dir, cfg).await.unwrap();

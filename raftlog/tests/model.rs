@@ -1,6 +1,8 @@
 //! Property test: random sequences of append (with conflicting suffixes), compaction, snapshot
 //! install, hard-state changes and reopen agree with a simple in-memory model on every
 //! `raft::Storage` call, with a cache small enough that reads also come from disk.
+// protobuf messages are built field by field; that reads better than struct literals here.
+#![allow(clippy::field_reassign_with_default)]
 
 mod common;
 
@@ -13,13 +15,23 @@ use reef_raftlog::{LogConfig, Preallocate, RaftLog};
 #[derive(Debug, Clone)]
 enum Op {
     /// Overwrite the last `back` entries (new term) and add `n` more, each `size` bytes.
-    Append { back: u8, n: u8, size: u16 },
+    Append {
+        back: u8,
+        n: u8,
+        size: u16,
+    },
     /// Compact to `pct`% of the way from the first to the last index.
-    Compact { pct: u8 },
+    Compact {
+        pct: u8,
+    },
     /// Install a snapshot `ahead` entries past the last index.
-    Snapshot { ahead: u8 },
+    Snapshot {
+        ahead: u8,
+    },
     /// New term/vote.
-    Vote { vote: u8 },
+    Vote {
+        vote: u8,
+    },
     Flush,
     Reopen,
 }
@@ -51,7 +63,12 @@ impl Model {
 }
 
 fn cfg() -> LogConfig {
-    LogConfig { segment_size: 64 * 1024, preallocate: Preallocate::Fallocate, cache_bytes: 2048, ..LogConfig::default() }
+    LogConfig {
+        segment_size: 64 * 1024,
+        preallocate: Preallocate::Fallocate,
+        cache_bytes: 2048,
+        ..LogConfig::default()
+    }
 }
 
 fn check(log: &RaftLog, m: &Model, probe: u64) {
@@ -59,16 +76,25 @@ fn check(log: &RaftLog, m: &Model, probe: u64) {
     assert_eq!(log.last_index().unwrap(), m.last(), "last_index");
     assert_eq!(log.term(m.start.0).unwrap(), m.start.1, "term of the start");
     if m.start.0 > 0 {
-        assert_eq!(log.term(m.start.0 - 1), Err(raft::Error::Store(StorageError::Compacted)));
+        assert_eq!(
+            log.term(m.start.0 - 1),
+            Err(raft::Error::Store(StorageError::Compacted))
+        );
     }
-    assert_eq!(log.term(m.last() + 1), Err(raft::Error::Store(StorageError::Unavailable)));
+    assert_eq!(
+        log.term(m.last() + 1),
+        Err(raft::Error::Store(StorageError::Unavailable))
+    );
     for (i, e) in m.ents.iter().enumerate() {
         assert_eq!(log.term(m.start.0 + 1 + i as u64).unwrap(), e.term);
     }
     let ctx = || GetEntriesContext::empty(false);
     let first = m.start.0 + 1;
     if m.start.0 > 0 {
-        assert!(log.entries(first - 1, first, None, ctx()).is_err(), "compacted entries are refused");
+        assert!(
+            log.entries(first - 1, first, None, ctx()).is_err(),
+            "compacted entries are refused"
+        );
     }
     let n = m.ents.len() as u64;
     let lo = first + if n > 0 { probe % n } else { 0 };
@@ -90,7 +116,9 @@ fn apply(log: &mut RaftLog, m: &mut Model, op: &Op) {
             let from = m.last() + 1 - back;
             let term = if back > 0 { m.term + 1 } else { m.term.max(1) };
             m.term = term;
-            let ents: Vec<_> = (from..from + back + n as u64).map(|i| entry(i, term, size as usize)).collect();
+            let ents: Vec<_> = (from..from + back + n as u64)
+                .map(|i| entry(i, term, size as usize))
+                .collect();
             log.append(&ents).unwrap();
             m.ents.truncate((from - m.start.0 - 1) as usize);
             m.ents.extend(ents);

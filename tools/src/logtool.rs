@@ -32,14 +32,22 @@ pub fn info(dir: &Path) -> Result<String, LogError> {
     let m = &r.meta.state;
     let hs = &m.hard_state;
     let _ = writeln!(o, "raft dir: {}", dir.display());
-    let _ = writeln!(o, "hard state: term={} vote={} commit={} (generation {})", hs.term, hs.vote, hs.commit, r.meta.generation);
+    let _ = writeln!(
+        o,
+        "hard state: term={} vote={} commit={} (generation {})",
+        hs.term, hs.vote, hs.commit, r.meta.generation
+    );
     let cs = &m.conf_state;
     let _ = writeln!(
         o,
         "conf state: voters={:?} learners={:?} voters_outgoing={:?} learners_next={:?} auto_leave={}",
         cs.voters, cs.learners, cs.voters_outgoing, cs.learners_next, cs.auto_leave
     );
-    let _ = writeln!(o, "compaction floor: index={} term={}", m.floor_index, m.floor_term);
+    let _ = writeln!(
+        o,
+        "compaction floor: index={} term={}",
+        m.floor_index, m.floor_term
+    );
     for (k, v) in &m.metadata {
         let _ = writeln!(o, "metadata {k}: {} bytes", v.len());
     }
@@ -51,7 +59,10 @@ pub fn info(dir: &Path) -> Result<String, LogError> {
         r.index.len()
     );
     for s in &r.segments {
-        let range = s.entry_range.map(|(a, b)| format!("{a}..={b}")).unwrap_or_else(|| "-".into());
+        let range = s
+            .entry_range
+            .map(|(a, b)| format!("{a}..={b}"))
+            .unwrap_or_else(|| "-".into());
         let state = if s.sealed {
             "sealed".to_string()
         } else if let Some((off, f)) = &s.torn {
@@ -59,7 +70,10 @@ pub fn info(dir: &Path) -> Result<String, LogError> {
         } else {
             "open".to_string()
         };
-        let reset = s.reset.map(|(i, t)| format!(" reset@{i}/{t}")).unwrap_or_default();
+        let reset = s
+            .reset
+            .map(|(i, t)| format!(" reset@{i}/{t}"))
+            .unwrap_or_default();
         let _ = writeln!(
             o,
             "segment {} {}: entries {range} ({} entry records, {} records), {} of {} bytes used, {state}{reset}",
@@ -77,16 +91,28 @@ pub fn info(dir: &Path) -> Result<String, LogError> {
         let _ = writeln!(
             o,
             "snapshot index={} term={} size={} chunks={} x {} voters={:?}",
-            m.index, m.term, m.size, m.chunks(), m.chunk_size, m.conf_state.voters
+            m.index,
+            m.term,
+            m.size,
+            m.chunks(),
+            m.chunk_size,
+            m.conf_state.voters
         );
     }
     Ok(o)
 }
 
 /// `dump DIR [--from N] [--to N]`: one line per live entry.
-pub fn dump(dir: &Path, from: Option<u64>, to: Option<u64>, describe: &Describe) -> Result<String, LogError> {
+pub fn dump(
+    dir: &Path,
+    from: Option<u64>,
+    to: Option<u64>,
+    describe: &Describe,
+) -> Result<String, LogError> {
     let r = recover_dir(dir)?;
-    let lo = from.unwrap_or(r.index.first_index()).max(r.index.first_index());
+    let lo = from
+        .unwrap_or(r.index.first_index())
+        .max(r.index.first_index());
     let hi = to.unwrap_or(r.index.last_index()).min(r.index.last_index());
     let mut o = String::new();
     for i in lo..=hi {
@@ -129,7 +155,11 @@ pub fn verify(dir: &Path) -> Result<String, LogError> {
     }
     if let Some(s) = r.segments.last() {
         if let Some((off, f)) = &s.torn {
-            let _ = write!(notes, "; note: torn tail in {} at {off} ({f:?}) will be cut on open", s.path.display());
+            let _ = write!(
+                notes,
+                "; note: torn tail in {} at {off} ({f:?}) will be cut on open",
+                s.path.display()
+            );
         }
     }
     Ok(format!(

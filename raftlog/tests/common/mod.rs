@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: run a future on a real glommio executor, build
 //! entries whose data can be checked after recovery.
-#![allow(dead_code)]
+// protobuf messages are built field by field; that reads better than struct literals here.
+#![allow(clippy::field_reassign_with_default, dead_code)]
 
 use raft::eraftpb::Entry;
 use reef_raftlog::{LogConfig, Preallocate};

@@ -20,7 +20,9 @@ fn usage(msg: &str) -> ! {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (Some(cmd), Some(dir)) = (args.first(), args.get(1)) else { usage("missing command or DIR") };
+    let (Some(cmd), Some(dir)) = (args.first(), args.get(1)) else {
+        usage("missing command or DIR")
+    };
     let dir = PathBuf::from(dir);
     if !dir.is_dir() {
         usage(&format!("{} is not a directory", dir.display()));
@@ -32,8 +34,12 @@ fn main() {
             let (mut from, mut to) = (None, None);
             let mut it = args[2..].iter();
             while let Some(flag) = it.next() {
-                let val = it.next().unwrap_or_else(|| usage(&format!("{flag} needs a value")));
-                let n: u64 = val.parse().unwrap_or_else(|_| usage(&format!("{flag} {val}: not a number")));
+                let val = it
+                    .next()
+                    .unwrap_or_else(|| usage(&format!("{flag} needs a value")));
+                let n: u64 = val
+                    .parse()
+                    .unwrap_or_else(|_| usage(&format!("{flag} {val}: not a number")));
                 match flag.as_str() {
                     "--from" => from = Some(n),
                     "--to" => to = Some(n),
