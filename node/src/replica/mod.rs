@@ -1,5 +1,196 @@
 //! The replica: the Raft driver on shard 0 and the pieces it is made of.
+//!
+//! [`open`] recovers a node's state from disk (log, snapshot, address book), bootstraps a
+//! brand-new cluster member when the config asks for it, binds the QUIC transport and returns
+//! the [`driver::Driver`] ready to run. Other shards reach the driver only through
+//! [`Request`] messages and read what it publishes on the [`Board`].
 
+pub mod driver;
+pub mod peers;
 pub mod pending;
 pub mod reads;
 pub mod wire;
+
+use crate::config::Config;
+use crate::status::NodeStatus;
+use futures_channel::{mpsc, oneshot};
+use reef_engine::{BatchResult, CommandBatch, Engine, View};
+use std::rc::Rc;
+use std::sync::Arc;
+
+pub type Published = crate::status::Published<View>;
+pub type Board = crate::status::Board<View>;
+
+/// What HTTP shards ask of the driver.
+pub enum Request {
+    /// Propose a write batch; answered when it applies (or fails).
+    Propose {
+        batch: CommandBatch,
+        reply: oneshot::Sender<Result<BatchResult, ProposeError>>,
+    },
+    /// A linearizable read: answered with a view at or after a quorum-confirmed read index.
+    ReadIndex {
+        reply: oneshot::Sender<Result<View, ProposeError>>,
+    },
+    /// Relay a client request to the leader over QUIC.
+    Forward {
+        to: u64,
+        req: wire::ForwardedRequest,
+        reply: oneshot::Sender<Result<wire::ForwardedResponse, String>>,
+    },
+}
+
+/// Why a proposal or read did not succeed. Each message says whether the write may have
+/// applied, because that is what a client must know to retry safely.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProposeError {
+    #[error("not the leader (leader is node {leader_id}; 0 means unknown)")]
+    NotLeader { leader_id: u64 },
+    #[error("leadership changed before the write committed; it was not applied")]
+    Overwritten,
+    #[error("a snapshot replaced the state before the outcome was known; the write may or may not have applied")]
+    Unknown,
+    #[error("the node is shutting down; the write may or may not have applied")]
+    Stopped,
+    #[error("the batch encodes to {bytes} bytes; the limit is {limit} (half of raft.max_msg_bytes)")]
+    TooLarge { bytes: usize, limit: usize },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("opening the Raft log: {0}")]
+    Log(#[from] reef_raftlog::LogError),
+    #[error("{0}")]
+    Book(#[from] peers::BookError),
+    #[error("starting the peer transport on {addr}: {message}")]
+    Net { addr: std::net::SocketAddr, message: String },
+    #[error("raft: {0}")]
+    Raft(#[from] raft::Error),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Everything shard 0 runs, opened and recovered.
+pub struct Opened {
+    pub driver: driver::Driver,
+    pub events: mpsc::UnboundedReceiver<driver::Event>,
+    pub events_tx: mpsc::UnboundedSender<driver::Event>,
+    pub net: Rc<reef_net::Transport>,
+}
+
+/// The status a node publishes before its driver has run once.
+pub fn initial_status(config: &Config) -> NodeStatus {
+    NodeStatus {
+        id: config.id,
+        cluster_id: config.cluster_id.clone(),
+        http_addr: config.http_addr.to_string(),
+        raft_addr: config.raft_addr.to_string(),
+        shards: config.shard_count(),
+        version: env!("CARGO_PKG_VERSION"),
+        ..Default::default()
+    }
+}
+
+/// Recovers the replica from `raft_dir` and binds its transport. Runs on shard 0.
+pub async fn open(
+    config: Arc<Config>,
+    board: Arc<Board>,
+    api: Rc<crate::http::api::ShardCtx>,
+) -> Result<Opened, OpenError> {
+    let raft_dir = config.raft_dir();
+    let log_cfg = reef_raftlog::LogConfig {
+        segment_size: config.log.segment_bytes,
+        ..Default::default()
+    };
+    let mut log = reef_raftlog::RaftLog::open(raft_dir.join("log"), log_cfg).await?;
+
+    let mut book = match log.metadata(peers::METADATA_KEY) {
+        Some(bytes) => peers::AddressBook::decode(bytes)?,
+        None => peers::AddressBook::from_config(&config.peers),
+    };
+    // Addresses in the config win for ids it lists: moving a node is a config edit.
+    for p in &config.peers {
+        book.insert(
+            p.id,
+            peers::PeerAddrs {
+                raft_addr: p.raft_addr,
+                http_addr: p.http_addr,
+            },
+        );
+    }
+
+    use raft::Storage as _;
+    let fresh = log.last_index()? == 0 && log.conf_state().voters.is_empty();
+    if fresh && config.bootstrap {
+        let voters: Vec<u64> = config.peers.iter().map(|p| p.id).collect();
+        tracing::info!(?voters, "bootstrapping a new cluster");
+        let mut cs = raft::eraftpb::ConfState::default();
+        cs.voters = voters;
+        log.set_conf_state(&cs)?;
+        log.set_metadata(peers::METADATA_KEY, Some(book.encode()))?;
+        log.flush().await?;
+    } else if fresh {
+        tracing::info!("empty data directory and bootstrap is false: waiting to be added to a cluster");
+    }
+
+    let engine = Engine::new(crate::sql::engine_config(&config));
+    let applied = engine.applied_index();
+
+    let tls = reef_net::TlsIdentity::load(&reef_net::TlsFiles {
+        ca: config.tls.ca.clone(),
+        cert: config.tls.cert.clone(),
+        key: config.tls.key.clone(),
+    })
+    .map_err(|e| OpenError::Net {
+        addr: config.raft_addr,
+        message: e.to_string(),
+    })?;
+    let mut net_cfg = reef_net::NetConfig::new(config.id, config.raft_addr, tls);
+    net_cfg.max_msg_bytes = config.raft.max_msg_bytes as usize;
+    let net = reef_net::Transport::bind(net_cfg)
+        .await
+        .map_err(|e| OpenError::Net {
+            addr: config.raft_addr,
+            message: e.to_string(),
+        })?;
+    for (id, addrs) in book.iter() {
+        if *id != config.id {
+            net.set_peer(*id, addrs.raft_addr);
+        }
+    }
+
+    let raft_cfg = raft::Config {
+        id: config.id,
+        election_tick: config.raft.election_tick,
+        heartbeat_tick: config.raft.heartbeat_tick,
+        applied,
+        max_size_per_msg: config.raft.max_size_per_msg,
+        max_inflight_msgs: config.raft.max_inflight_msgs,
+        check_quorum: config.raft.check_quorum,
+        pre_vote: config.raft.pre_vote,
+        ..Default::default()
+    };
+    raft_cfg.validate()?;
+    let logger = crate::logging::raft_logger(config.id);
+    let node = raft::RawNode::new(&raft_cfg, log, &logger)?;
+
+    let (tx, rx) = mpsc::unbounded();
+    let driver = driver::Driver::new(
+        config,
+        node,
+        engine,
+        net.clone(),
+        book,
+        board,
+        tx.clone(),
+        api,
+    );
+    Ok(Opened {
+        driver,
+        events: rx,
+        events_tx: tx,
+        net,
+    })
+}

@@ -1,0 +1,597 @@
+//! The Raft driver: shard 0's event loop around raft-rs's `RawNode`.
+//!
+//! One task owns the `RawNode` (and inside it the log), the engine, the pending-client
+//! tables and the peer address book. Everything else talks to it by message: HTTP shards
+//! send [`Request`]s, small pump tasks turn ticks, peer frames and finished flushes into
+//! [`Event`]s, and the loop handles every event already queued before it asks raft-rs for a
+//! Ready. That drain is what batches proposals: a hundred clients posting at once become
+//! one Ready, one append and one group commit.
+//!
+//! The Ready is handled the asynchronous way raft-rs 0.7 allows (thesis §10.2.1): a leader's
+//! messages go out before its own disk write; entries and hard state are staged in the log;
+//! the flush future is awaited by a detached task while the loop goes on handling the next
+//! events; when the flush completes, `on_persist_ready` runs and the messages that needed
+//! durability (votes, append responses) are sent. Flushes complete in order; a Ready that
+//! needs no sync rides on the flush before it, so no message is ever sent ahead of the
+//! bytes it vouches for.
+
+use super::peers::{AddressBook, JoinContext, PeerAddrs, METADATA_KEY};
+use super::pending::{Outcome, Pending};
+use super::reads::ReadBatcher;
+use super::wire;
+use super::{Board, ProposeError, Published, Request};
+use crate::config::Config;
+use crate::status::{NodeStatus, PeerStatus, Role};
+use futures::StreamExt;
+use futures_channel::{mpsc, oneshot};
+use protobuf::Message as _;
+use raft::eraftpb::{ConfChangeV2, Entry, EntryType, Message, MessageType};
+use raft::{RawNode, StateRole};
+use reef_engine::{BatchResult, CommandBatch, Engine, View};
+use reef_raftlog::{LogError, RaftLog};
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What wakes the driver.
+pub enum Event {
+    Tick,
+    Request(Request),
+    Peer(reef_net::Inbound),
+    /// Flush number `seq` finished.
+    Persisted {
+        seq: u64,
+        result: Result<(), LogError>,
+    },
+    Shutdown,
+}
+
+/// A client waiting for its proposal.
+pub type Waiter = oneshot::Sender<Result<BatchResult, ProposeError>>;
+/// A client waiting for a linearizable read view.
+pub type ReadWaiter = oneshot::Sender<Result<View, ProposeError>>;
+
+/// A flush in flight, with what must wait for it.
+struct InFlight {
+    seq: u64,
+    /// The last Ready number this flush covers.
+    ready_number: u64,
+    /// Messages that may only leave once this flush is durable.
+    messages: Vec<Message>,
+    done: bool,
+}
+
+pub struct Driver {
+    pub(super) id: u64,
+    pub(super) config: Arc<Config>,
+    pub(super) node: RawNode<RaftLog>,
+    pub(super) engine: Engine,
+    pub(super) net: Rc<reef_net::Transport>,
+    pub(super) book: AddressBook,
+    pub(super) board: Arc<Board>,
+    pub(super) events: mpsc::UnboundedSender<Event>,
+    pub(super) api: Rc<crate::http::api::ShardCtx>,
+    pending: Pending<Waiter>,
+    reads: ReadBatcher<ReadWaiter>,
+    flushes: VecDeque<InFlight>,
+    next_flush: u64,
+    role: Role,
+    leader_id: u64,
+    applied: u64,
+    /// Peers raft-rs must be told are unreachable, collected during a Ready.
+    unreachable: Vec<u64>,
+    /// Set when the log failed: the driver stops and the process exits with this error.
+    fatal: Option<String>,
+    stopping: bool,
+    started: Instant,
+    dirty: bool,
+}
+
+impl Driver {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(
+        config: Arc<Config>,
+        node: RawNode<RaftLog>,
+        engine: Engine,
+        net: Rc<reef_net::Transport>,
+        book: AddressBook,
+        board: Arc<Board>,
+        events: mpsc::UnboundedSender<Event>,
+        api: Rc<crate::http::api::ShardCtx>,
+    ) -> Driver {
+        let applied = engine.applied_index();
+        Driver {
+            id: config.id,
+            config,
+            node,
+            engine,
+            net,
+            book,
+            board,
+            events,
+            api,
+            pending: Pending::default(),
+            reads: ReadBatcher::default(),
+            flushes: VecDeque::new(),
+            next_flush: 1,
+            role: Role::Follower,
+            leader_id: 0,
+            applied,
+            unreachable: Vec::new(),
+            fatal: None,
+            stopping: false,
+            started: Instant::now(),
+            dirty: true,
+        }
+    }
+
+    /// Runs until shutdown or a fatal log error. Returns the fatal error, if any.
+    pub async fn run(mut self, mut events: mpsc::UnboundedReceiver<Event>) -> Result<(), String> {
+        self.publish();
+        while let Some(ev) = events.next().await {
+            self.handle(ev);
+            // Everything already queued joins this pass: this is where proposals batch.
+            while let Ok(Some(ev)) = events.try_next() {
+                self.handle(ev);
+            }
+            if self.stopping || self.fatal.is_some() {
+                break;
+            }
+            self.process_ready();
+            if self.dirty {
+                self.publish();
+            }
+        }
+        self.shutdown().await
+    }
+
+    fn handle(&mut self, ev: Event) {
+        match ev {
+            Event::Tick => {
+                self.node.tick();
+            }
+            Event::Request(r) => self.on_request(r),
+            Event::Peer(inbound) => self.on_peer(inbound),
+            Event::Persisted { seq, result } => self.on_persisted(seq, result),
+            Event::Shutdown => self.stopping = true,
+        }
+    }
+
+    fn not_leader(&self) -> ProposeError {
+        ProposeError::NotLeader {
+            leader_id: self.leader_id,
+        }
+    }
+
+    fn on_request(&mut self, r: Request) {
+        match r {
+            Request::Propose { batch, reply } => {
+                if self.role != Role::Leader {
+                    let _ = reply.send(Err(self.not_leader()));
+                    return;
+                }
+                let data = batch.encode();
+                let limit = self.config.raft.max_msg_bytes as usize / 2;
+                if data.len() > limit {
+                    let _ = reply.send(Err(ProposeError::TooLarge {
+                        bytes: data.len(),
+                        limit,
+                    }));
+                    return;
+                }
+                match self.node.propose(Vec::new(), data) {
+                    Ok(()) => {
+                        let index = self.node.raft.raft_log.last_index();
+                        let term = self.node.raft.term;
+                        if let Some((_, stale)) = self.pending.insert(index, term, reply) {
+                            let _ = stale.send(Err(ProposeError::Overwritten));
+                        }
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "proposal dropped");
+                        let _ = reply.send(Err(self.not_leader()));
+                    }
+                }
+            }
+            Request::ReadIndex { reply } => {
+                if self.role != Role::Leader {
+                    let _ = reply.send(Err(self.not_leader()));
+                    return;
+                }
+                if let Some(ctx) = self.reads.add(reply) {
+                    self.node.read_index(ctx);
+                }
+            }
+            Request::Forward { to, req, reply } => {
+                let net = self.net.clone();
+                let timeout = Duration::from_millis(self.config.limits.request_timeout_ms);
+                glommio::spawn_local(async move {
+                    let result = match net.request(to, req.encode().into(), timeout).await {
+                        Ok(bytes) => wire::ForwardedResponse::decode(&bytes)
+                            .map_err(|e| format!("leader {to} answered garbage: {e}")),
+                        Err(e) => Err(format!("forwarding to leader {to}: {e}")),
+                    };
+                    let _ = reply.send(result);
+                })
+                .detach();
+            }
+        }
+    }
+
+    fn on_peer(&mut self, inbound: reef_net::Inbound) {
+        match inbound {
+            reef_net::Inbound::Frame { from, bytes } => match wire::decode_raft(&bytes) {
+                Ok(msg) if msg.from == from => {
+                    if let Err(e) = self.node.step(msg) {
+                        tracing::debug!(peer = from, error = %e, "raft refused a message");
+                    }
+                }
+                Ok(msg) => tracing::warn!(
+                    peer = from,
+                    claimed = msg.from,
+                    "dropping a raft message whose sender differs from its certificate"
+                ),
+                Err(e) => tracing::warn!(peer = from, error = %e, "dropping a bad peer frame"),
+            },
+            reef_net::Inbound::Request {
+                from,
+                bytes,
+                responder,
+            } => {
+                let api = self.api.clone();
+                glommio::spawn_local(async move {
+                    let response = match wire::ForwardedRequest::decode(&bytes) {
+                        Ok(req) => crate::http::api::serve_forwarded(&api, req).await,
+                        Err(e) => {
+                            tracing::warn!(peer = from, error = %e, "bad forwarded request");
+                            wire::ForwardedResponse {
+                                status: 400,
+                                body: serde_json::json!({ "error": e.to_string() })
+                                    .to_string()
+                                    .into_bytes(),
+                            }
+                        }
+                    };
+                    responder.respond(response.encode().into());
+                })
+                .detach();
+            }
+            reef_net::Inbound::Snapshot { from, .. } => {
+                tracing::warn!(peer = from, "snapshot streams are not handled yet; dropping");
+            }
+        }
+    }
+
+    fn on_persisted(&mut self, seq: u64, result: Result<(), LogError>) {
+        if let Err(e) = result {
+            tracing::error!(error = %e, "the Raft log failed; this node stops so that recovery on restart decides what is on disk");
+            self.fatal = Some(format!("raft log failed: {e}"));
+            return;
+        }
+        if let Some(f) = self.flushes.iter_mut().find(|f| f.seq == seq) {
+            f.done = true;
+        }
+        while self.flushes.front().is_some_and(|f| f.done) {
+            let f = self.flushes.pop_front().expect("front exists");
+            self.node.on_persist_ready(f.ready_number);
+            self.send(f.messages);
+        }
+        self.report_unreachable();
+    }
+
+    /// Handles every Ready raft-rs has (one per pass, usually).
+    fn process_ready(&mut self) {
+        if !self.node.has_ready() {
+            return;
+        }
+        self.dirty = true;
+        let mut rd = self.node.ready();
+        if let Some(ss) = rd.ss() {
+            self.on_soft_state(ss.leader_id, ss.raft_state);
+        }
+        self.send(rd.take_messages());
+        if !rd.snapshot().is_empty() {
+            tracing::error!("snapshot install is not wired yet");
+        }
+        let committed = rd.take_committed_entries();
+        self.apply(committed);
+        let read_states = rd.take_read_states();
+        let store = self.node.mut_store();
+        let staged = store
+            .append(rd.entries())
+            .and_then(|_| match rd.hs() {
+                Some(hs) => store.set_hard_state(hs),
+                None => Ok(()),
+            });
+        if let Err(e) = staged {
+            tracing::error!(error = %e, "staging to the Raft log failed");
+            self.fatal = Some(format!("raft log failed: {e}"));
+            return;
+        }
+        let persisted = rd.take_persisted_messages();
+        let number = rd.number();
+        let must_sync = rd.must_sync();
+        self.node.advance_append_async(rd);
+        if must_sync {
+            let seq = self.next_flush;
+            self.next_flush += 1;
+            let durable = self.node.mut_store().flush();
+            let events = self.events.clone();
+            glommio::spawn_local(async move {
+                let result = durable.await.map(|_| ());
+                let _ = events.unbounded_send(Event::Persisted { seq, result });
+            })
+            .detach();
+            self.flushes.push_back(InFlight {
+                seq,
+                ready_number: number,
+                messages: persisted,
+                done: false,
+            });
+        } else if let Some(last) = self.flushes.back_mut() {
+            // Nothing new to sync, but earlier flushes are still in flight: these messages
+            // may vouch for their bytes, so they wait for them.
+            last.ready_number = number;
+            last.messages.extend(persisted);
+        } else {
+            self.node.on_persist_ready(number);
+            self.send(persisted);
+        }
+        for rs in read_states {
+            if let Some(ctx) = self.reads.round_done(&rs.request_ctx, rs.index) {
+                self.node.read_index(ctx);
+            }
+        }
+        self.release_reads();
+        self.report_unreachable();
+    }
+
+    fn report_unreachable(&mut self) {
+        for id in std::mem::take(&mut self.unreachable) {
+            self.node.report_unreachable(id);
+        }
+    }
+
+    fn on_soft_state(&mut self, leader_id: u64, state: StateRole) {
+        let role = match state {
+            StateRole::Leader => Role::Leader,
+            StateRole::Follower => Role::Follower,
+            StateRole::Candidate | StateRole::PreCandidate => Role::Candidate,
+        };
+        if self.role == Role::Leader && role != Role::Leader {
+            tracing::info!(
+                term = self.node.raft.term,
+                new_leader = leader_id,
+                "lost leadership"
+            );
+            for w in self.reads.reset() {
+                let _ = w.send(Err(ProposeError::NotLeader { leader_id }));
+            }
+        }
+        if role == Role::Leader && self.role != Role::Leader {
+            tracing::info!(term = self.node.raft.term, "became leader");
+        }
+        if leader_id != self.leader_id {
+            tracing::info!(leader_id, term = self.node.raft.term, "leader changed");
+        }
+        self.role = role;
+        self.leader_id = leader_id;
+    }
+
+    /// Sends raft messages to peers; a full or unknown peer is reported unreachable.
+    fn send(&mut self, msgs: Vec<Message>) {
+        for msg in msgs {
+            let to = msg.to;
+            if msg.get_msg_type() == MessageType::MsgSnapshot {
+                tracing::warn!(peer = to, "snapshot sending is not wired yet");
+                continue;
+            }
+            if let Err(e) = self.net.send(to, wire::encode_raft(&msg).into()) {
+                tracing::trace!(peer = to, error = %e, "raft message not sent");
+                self.unreachable.push(to);
+            }
+        }
+    }
+
+    fn apply(&mut self, entries: Vec<Entry>) {
+        let Some(last) = entries.last() else {
+            return;
+        };
+        let last_index = last.index;
+        for e in entries {
+            let (index, term) = (e.index, e.term);
+            match e.get_entry_type() {
+                EntryType::EntryNormal if e.data.is_empty() => {
+                    // The no-op a new leader appends: it only moves the applied index.
+                    self.engine.mark_applied(index, term);
+                    self.answer(index, term, None);
+                }
+                EntryType::EntryNormal => match CommandBatch::decode(&e.data) {
+                    Ok(batch) => {
+                        let result = self.engine.apply(index, term, &batch);
+                        self.answer(index, term, Some(result));
+                    }
+                    Err(err) => {
+                        // Only this build's leaders write entries; an undecodable one means a
+                        // newer format or damage. Skipping keeps replicas identical (they all
+                        // skip), and the error is loud.
+                        tracing::error!(index, term, error = %err, "skipping an undecodable log entry");
+                        self.engine.mark_applied(index, term);
+                        if let Some((w, _)) = self.pending.applied(index, term) {
+                            let _ = w.send(Err(ProposeError::Internal(err.to_string())));
+                        }
+                    }
+                },
+                EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
+                    self.apply_conf_change(&e);
+                    self.engine.mark_applied(index, term);
+                    self.answer(index, term, None);
+                }
+            }
+        }
+        self.applied = last_index;
+        self.node.advance_apply_to(last_index);
+        self.release_reads();
+    }
+
+    /// Answers the client waiting on `index`, if any.
+    fn answer(&mut self, index: u64, term: u64, result: Option<BatchResult>) {
+        if let Some((w, outcome)) = self.pending.applied(index, term) {
+            let reply = match (outcome, result) {
+                (Outcome::Applied, Some(r)) => Ok(r),
+                (Outcome::Applied, None) => Err(ProposeError::Internal(
+                    "entry applied without a result".into(),
+                )),
+                (Outcome::Overwritten { .. }, _) => Err(ProposeError::Overwritten),
+            };
+            let _ = w.send(reply);
+        }
+    }
+
+    fn apply_conf_change(&mut self, e: &Entry) {
+        let cc: ConfChangeV2 = match e.get_entry_type() {
+            EntryType::EntryConfChange => {
+                match raft::eraftpb::ConfChange::parse_from_bytes(&e.data) {
+                    Ok(cc) => raft::prelude::ConfChangeI::into_v2(cc),
+                    Err(err) => {
+                        tracing::error!(index = e.index, error = %err, "undecodable conf change");
+                        return;
+                    }
+                }
+            }
+            _ => match ConfChangeV2::parse_from_bytes(&e.data) {
+                Ok(cc) => cc,
+                Err(err) => {
+                    tracing::error!(index = e.index, error = %err, "undecodable conf change");
+                    return;
+                }
+            },
+        };
+        if !cc.context.is_empty() {
+            match serde_json::from_slice::<JoinContext>(&cc.context) {
+                Ok(j) => {
+                    self.book.insert(
+                        j.id,
+                        PeerAddrs {
+                            raft_addr: j.raft_addr,
+                            http_addr: j.http_addr,
+                        },
+                    );
+                    self.net.set_peer(j.id, j.raft_addr);
+                }
+                Err(err) => {
+                    tracing::warn!(index = e.index, error = %err, "conf change context is not a join context")
+                }
+            }
+        }
+        match self.node.apply_conf_change(&cc) {
+            Ok(cs) => {
+                let store = self.node.mut_store();
+                let r = store
+                    .set_conf_state(&cs)
+                    .and_then(|_| store.set_metadata(METADATA_KEY, Some(self.book.encode())));
+                if let Err(err) = r {
+                    self.fatal = Some(format!("raft log failed: {err}"));
+                }
+                tracing::info!(index = e.index, voters = ?cs.voters, learners = ?cs.learners, "membership changed");
+            }
+            Err(err) => tracing::error!(index = e.index, error = %err, "conf change refused"),
+        }
+    }
+
+    fn release_reads(&mut self) {
+        let ready = self.reads.released(self.applied);
+        if ready.is_empty() {
+            return;
+        }
+        let view = self.engine.view();
+        for w in ready {
+            let _ = w.send(Ok(view.clone()));
+        }
+    }
+
+    fn status(&self) -> NodeStatus {
+        let raft = &self.node.raft;
+        let store = self.node.store();
+        let conf = store.conf_state();
+        let peers = self
+            .book
+            .iter()
+            .map(|(id, a)| PeerStatus {
+                id: *id,
+                raft_addr: a.raft_addr.to_string(),
+                http_addr: a.http_addr.to_string(),
+                suffrage: if conf.learners.contains(id) {
+                    "learner"
+                } else {
+                    "voter"
+                },
+            })
+            .collect();
+        let role = if self.role != Role::Leader && conf.learners.contains(&self.id) {
+            Role::Learner
+        } else {
+            self.role
+        };
+        use raft::Storage as _;
+        NodeStatus {
+            id: self.id,
+            cluster_id: self.config.cluster_id.clone(),
+            role,
+            term: raft.term,
+            leader_id: self.leader_id,
+            leader_http_addr: self
+                .book
+                .get(self.leader_id)
+                .map(|a| a.http_addr.to_string()),
+            commit_index: raft.raft_log.committed,
+            applied_index: self.applied,
+            first_index: store.first_index().unwrap_or(0),
+            last_index: store.last_index().unwrap_or(0),
+            snapshot_index: store.first_index().unwrap_or(1).saturating_sub(1),
+            peers,
+            http_addr: self.config.http_addr.to_string(),
+            raft_addr: self.config.raft_addr.to_string(),
+            shards: self.config.shard_count(),
+            uptime_s: self.started.elapsed().as_secs_f64(),
+            version: env!("CARGO_PKG_VERSION"),
+        }
+    }
+
+    /// Publishes status and the latest view for every shard.
+    fn publish(&mut self) {
+        self.board.store(Arc::new(Published {
+            status: self.status(),
+            view: self.engine.view(),
+        }));
+        self.dirty = false;
+    }
+
+    /// Fails every waiter, waits for in-flight flushes, and closes the log.
+    async fn shutdown(mut self) -> Result<(), String> {
+        for w in self.pending.drain_all() {
+            let _ = w.send(Err(ProposeError::Stopped));
+        }
+        for w in self.reads.reset() {
+            let _ = w.send(Err(ProposeError::Stopped));
+        }
+        for w in self.reads.released(u64::MAX) {
+            let _ = w.send(Err(ProposeError::Stopped));
+        }
+        self.publish();
+        // Whatever was staged becomes durable before the process exits. The log itself is
+        // owned by raft-rs's RawNode; it is dropped with the driver.
+        if self.fatal.is_none() {
+            let commit = self.node.raft.raft_log.committed;
+            self.node.mut_store().set_commit(commit);
+            if let Err(e) = self.node.mut_store().flush().await {
+                return Err(format!("final flush of the Raft log failed: {e}"));
+            }
+        }
+        match self.fatal {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
