@@ -10,5 +10,6 @@ pub mod logging;
 pub mod replica;
 pub mod runtime;
 pub mod shutdown;
+pub mod sql;
 pub mod status;
 pub use runtime::run_from_config;

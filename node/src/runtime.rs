@@ -62,7 +62,7 @@ pub fn run(config: Arc<Config>, trigger: Trigger, stop: Stop) -> Result<(), RunE
     };
     let board: Arc<Board> = crate::status::board(
         replica::initial_status(&config),
-        reef_engine::Engine::new(crate::sql::engine_config(&config)).view(),
+        reef_engine::Engine::new(crate::sql::apply_config()).view(),
     );
     let (req_tx, req_rx) = mpsc::channel::<Request>(4096);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
@@ -106,12 +106,7 @@ pub fn run(config: Arc<Config>, trigger: Trigger, stop: Stop) -> Result<(), RunE
         let handle = LocalExecutorBuilder::new(placement(shard))
             .name(&format!("reef-shard-{shard}"))
             .spawn(move || async move {
-                let ctx = Rc::new(ShardCtx {
-                    shard,
-                    config: config.clone(),
-                    board,
-                    to_driver: req_tx,
-                });
+                let ctx = Rc::new(ShardCtx::new(shard, config.clone(), board, req_tx));
                 match crate::http::server::bind(config.http_addr) {
                     Ok(listener) => serve_http(listener, ctx, stop).await,
                     Err(e) => tracing::error!(shard, error = %e, "HTTP listener failed"),
@@ -153,12 +148,7 @@ async fn shard_zero(
     stop: Stop,
     ready: &std::sync::mpsc::Sender<Result<(), String>>,
 ) -> Result<(), RunError> {
-    let ctx = Rc::new(ShardCtx {
-        shard: 0,
-        config: config.clone(),
-        board: board.clone(),
-        to_driver: req_tx,
-    });
+    let ctx = Rc::new(ShardCtx::new(0, config.clone(), board.clone(), req_tx));
     let opened = match replica::open(config.clone(), board, ctx.clone()).await {
         Ok(o) => o,
         Err(e) => {

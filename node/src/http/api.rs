@@ -19,6 +19,8 @@ use futures::SinkExt;
 use futures_channel::{mpsc, oneshot};
 use http_body_util::BodyExt;
 use hyper::{Method, StatusCode};
+use reef_engine::QueryRunner;
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,6 +30,27 @@ pub struct ShardCtx {
     pub config: Arc<Config>,
     pub board: Arc<Board>,
     pub to_driver: mpsc::Sender<Request>,
+    /// This shard's query runner (it caches plans). Borrowed only for the synchronous
+    /// duration of one read, never across an await.
+    pub reader: RefCell<QueryRunner>,
+}
+
+impl ShardCtx {
+    pub fn new(
+        shard: usize,
+        config: Arc<Config>,
+        board: Arc<Board>,
+        to_driver: mpsc::Sender<Request>,
+    ) -> ShardCtx {
+        let reader = RefCell::new(QueryRunner::new(sql::read_config(&config)));
+        ShardCtx {
+            shard,
+            config,
+            board,
+            to_driver,
+            reader,
+        }
+    }
 }
 
 impl ShardCtx {
@@ -73,6 +96,8 @@ pub struct ApiRequest {
     pub query: String,
     pub content_type: String,
     pub body: Bytes,
+    /// `Idempotency-Key`: a retried write with the same key applies once.
+    pub idempotency_key: Option<String>,
     /// True when a follower forwarded it: never forward it again.
     pub forwarded: bool,
 }
@@ -139,12 +164,18 @@ pub async fn serve_http(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
+    let idempotency_key = parts
+        .headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let req = ApiRequest {
         method: parts.method,
         path: parts.uri.path().to_string(),
         query: parts.uri.query().unwrap_or("").to_string(),
         content_type,
         body,
+        idempotency_key,
         forwarded: false,
     };
     handle(ctx, req).await
@@ -172,6 +203,7 @@ pub async fn serve_forwarded(ctx: &ShardCtx, f: ForwardedRequest) -> ForwardedRe
             query,
             content_type: f.content_type,
             body: f.body.into(),
+            idempotency_key: (!f.idempotency_key.is_empty()).then_some(f.idempotency_key),
             forwarded: true,
         },
     )
@@ -315,6 +347,7 @@ async fn forward(ctx: &ShardCtx, req: ApiRequest, flags: &Flags) -> HttpResponse
         },
         content_type: req.content_type.clone(),
         user: String::new(),
+        idempotency_key: req.idempotency_key.clone().unwrap_or_default(),
         body: req.body.to_vec(),
     };
     let to = status.leader_id;
@@ -376,7 +409,8 @@ async fn through_log(
     stmts: Vec<RequestStatement>,
     started: Instant,
 ) -> HttpResponse {
-    let batch = match sql::prepare_batch(&stmts, flags.transaction) {
+    let idempotency = req.idempotency_key.as_deref().map(sql::idempotency_ids);
+    let batch = match sql::prepare_batch(&stmts, flags.transaction, idempotency) {
         Ok(b) => b,
         Err(e) => return respond::error(StatusCode::BAD_REQUEST, &e),
     };
@@ -484,13 +518,11 @@ async fn read(
             return through_log(ctx, req, &flags, stmts, started).await;
         }
     };
-    let results = sql::query_json(
-        &view,
-        &stmts,
-        ctx.config.limits.max_result_rows,
-        flags.associative,
-    );
-    finish(results, started, &flags)
+    let results = ctx
+        .reader
+        .borrow_mut()
+        .query(&view, &sql::statements(&stmts));
+    finish(sql::batch_json(&results, flags.associative), started, &flags)
 }
 
 async fn request(ctx: &ShardCtx, req: ApiRequest, flags: Flags) -> HttpResponse {

@@ -453,7 +453,7 @@ impl Driver {
         let cc: ConfChangeV2 = match e.get_entry_type() {
             EntryType::EntryConfChange => {
                 match raft::eraftpb::ConfChange::parse_from_bytes(&e.data) {
-                    Ok(cc) => raft::prelude::ConfChangeI::into_v2(cc),
+                    Ok(cc) => raft_proto::ConfChangeI::into_v2(cc),
                     Err(err) => {
                         tracing::error!(index = e.index, error = %err, "undecodable conf change");
                         return;

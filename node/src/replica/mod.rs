@@ -135,7 +135,7 @@ pub async fn open(
         tracing::info!("empty data directory and bootstrap is false: waiting to be added to a cluster");
     }
 
-    let engine = Engine::new(crate::sql::engine_config(&config));
+    let engine = Engine::new(crate::sql::apply_config());
     let applied = engine.applied_index();
 
     let tls = reef_net::TlsIdentity::load(&reef_net::TlsFiles {

@@ -100,6 +100,8 @@ pub struct ForwardedRequest {
     pub content_type: String,
     /// Who the client authenticated as on the follower (empty when auth is off).
     pub user: String,
+    /// The client's `Idempotency-Key` header (empty when absent).
+    pub idempotency_key: String,
     pub body: Vec<u8>,
 }
 
@@ -157,6 +159,7 @@ impl ForwardedRequest {
         put_bytes(&mut b, self.path_and_query.as_bytes());
         put_bytes(&mut b, self.content_type.as_bytes());
         put_bytes(&mut b, self.user.as_bytes());
+        put_bytes(&mut b, self.idempotency_key.as_bytes());
         put_bytes(&mut b, &self.body);
         b
     }
@@ -168,6 +171,7 @@ impl ForwardedRequest {
             path_and_query: get_str(&mut buf, "path")?,
             content_type: get_str(&mut buf, "content type")?,
             user: get_str(&mut buf, "user")?,
+            idempotency_key: get_str(&mut buf, "idempotency key")?,
             body: get_bytes(&mut buf, "body")?.to_vec(),
         };
         done(buf)?;
@@ -257,9 +261,9 @@ mod tests {
         #[test]
         fn forwarded_request_round_trips(
             method in "[A-Z]{1,7}", path in ".{0,40}", ct in ".{0,20}", user in ".{0,10}",
-            body in proptest::collection::vec(any::<u8>(), 0..200),
+            key in ".{0,10}", body in proptest::collection::vec(any::<u8>(), 0..200),
         ) {
-            let r = ForwardedRequest { method, path_and_query: path, content_type: ct, user, body };
+            let r = ForwardedRequest { method, path_and_query: path, content_type: ct, user, idempotency_key: key, body };
             prop_assert_eq!(ForwardedRequest::decode(&r.encode()).unwrap(), r);
         }
 
@@ -282,7 +286,7 @@ mod tests {
         #[test]
         fn truncated_requests_are_refused(cut in 0usize..60) {
             let r = ForwardedRequest { method: "POST".into(), path_and_query: "/db/execute?x".into(),
-                content_type: "application/json".into(), user: "".into(), body: b"[\"SELECT 1\"]".to_vec() };
+                content_type: "application/json".into(), user: "".into(), idempotency_key: "k".into(), body: b"[\"SELECT 1\"]".to_vec() };
             let bytes = r.encode();
             let cut = cut.min(bytes.len() - 1);
             prop_assert!(ForwardedRequest::decode(&bytes[..cut]).is_err());
