@@ -3,3 +3,4 @@
 //! `raftlog`, `net`) each do one job and know nothing of each other.
 
 pub mod client;
+pub mod linearizability;

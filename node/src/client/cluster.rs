@@ -144,7 +144,7 @@ impl NodeInfo {
             },
             _ => Vec::new(),
         };
-        nodes.sort_by(|a, b| natural_key(&a.id).cmp(&natural_key(&b.id)));
+        nodes.sort_by_key(|n| natural_key(&n.id));
         nodes
     }
 
