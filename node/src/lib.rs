@@ -2,5 +2,6 @@
 //! admin, metrics and the command line all live here; the crates below it (`engine`,
 //! `raftlog`, `net`) each do one job and know nothing of each other.
 
+pub mod bench;
 pub mod client;
 pub mod linearizability;
