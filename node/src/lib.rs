@@ -5,3 +5,4 @@
 pub mod bench;
 pub mod client;
 pub mod linearizability;
+pub mod shell;

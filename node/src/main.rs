@@ -12,13 +12,19 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Load generator with hdrhistogram latency reports.
-    Bench(reefdb::bench::BenchArgs),
+    Bench(Box<reefdb::bench::BenchArgs>),
+    /// Interactive SQL shell.
+    Shell(reefdb::shell::ShellArgs),
+    /// The cluster at a glance: members, roles, indexes, lag.
+    Status(reefdb::shell::StatusArgs),
 }
 
 fn main() {
     let cli = Cli::parse();
     let result: Result<(), Box<dyn std::error::Error>> = match cli.command {
-        Command::Bench(args) => reefdb::bench::run(args).map_err(Into::into),
+        Command::Bench(args) => reefdb::bench::run(*args).map_err(Into::into),
+        Command::Shell(args) => reefdb::shell::run(args).map_err(Into::into),
+        Command::Status(args) => reefdb::shell::status(args).map_err(Into::into),
     };
     if let Err(e) = result {
         eprintln!("reefdb: {e}");
