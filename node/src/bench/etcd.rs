@@ -45,11 +45,11 @@ pub fn path(op: OpKind, params: &Params) -> &'static str {
 }
 
 /// One operation's JSON object (a PutRequest or RangeRequest); the slot is (client,
-/// request sequence number, position in the batch).
+/// request sequence number, position in the batch, the batch's first update id).
 fn op_json<R: Rng>(
     op: OpKind,
     params: &Params,
-    (client, seq, j): (usize, u64, u32),
+    (client, seq, j, base): (usize, u64, u32, u64),
     rng: &mut R,
     value: &mut String,
     out: &mut String,
@@ -59,7 +59,8 @@ fn op_json<R: Rng>(
             let key = if op == OpKind::Insert {
                 format!("bench/ins/{client:04}/{seq:012}/{j}")
             } else {
-                row_key(params.random_id(rng))
+                // Consecutive ids within a batch: etcd refuses a txn that puts one key twice.
+                row_key((base - 1 + u64::from(j)) % params.rows.max(1) + 1)
             };
             params.value(client, seq, value);
             let _ = write!(out, r#"{{"key":"{}","value":"{}"}}"#, b64(&key), b64(value));
@@ -99,8 +100,9 @@ pub fn build<R: Rng>(
 ) {
     body.clear();
     let mut s = String::with_capacity(128 * params.batch as usize);
+    let base = params.random_id(rng);
     if params.batch <= 1 {
-        op_json(op, params, (client, seq, 0), rng, value, &mut s);
+        op_json(op, params, (client, seq, 0, base), rng, value, &mut s);
     } else {
         let field = match op {
             OpKind::Insert | OpKind::Update => "request_put",
@@ -112,7 +114,7 @@ pub fn build<R: Rng>(
                 s.push(',');
             }
             let _ = write!(s, r#"{{"{field}":"#);
-            op_json(op, params, (client, seq, j), rng, value, &mut s);
+            op_json(op, params, (client, seq, j, base), rng, value, &mut s);
             s.push('}');
         }
         s.push_str("]}");
@@ -342,7 +344,11 @@ mod tests {
         let j: serde_json::Value = serde_json::from_slice(&body).unwrap();
         let ops = j["success"].as_array().unwrap();
         assert_eq!(ops.len(), 4);
-        assert!(ops.iter().all(|o| o["request_put"]["key"].is_string()));
+        let keys: std::collections::HashSet<String> = ops
+            .iter()
+            .map(|o| decode(&o["request_put"]["key"]))
+            .collect();
+        assert_eq!(keys.len(), 4, "a txn must not put one key twice");
         assert_eq!(path(OpKind::PointRead, &params(4, None)), "/v3/kv/txn");
     }
 
