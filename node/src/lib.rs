@@ -2,13 +2,17 @@
 //! admin, metrics and the command line all live here; the crates below it (`engine`,
 //! `raftlog`, `net`) each do one job and know nothing of each other.
 
+pub mod bench;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod http;
 pub mod identity;
+pub mod linearizability;
 pub mod logging;
 pub mod replica;
 pub mod runtime;
+pub mod shell;
 pub mod shutdown;
 pub mod sql;
 pub mod status;

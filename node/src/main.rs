@@ -1,15 +1,12 @@
-//! The `reefdb` command line: run a node, start a demo cluster, write cluster configs.
+//! The `reefdb` command line: run a node, start a demo cluster, write cluster configs and
+//! certificates, and the client tools (shell, status, bench).
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(
-    name = "reefdb",
-    version,
-    about = "A replicated SQL database (Raft, QUIC, io_uring)"
-)]
+#[command(name = "reefdb", version, about = "A replicated SQL database (Raft, QUIC, io_uring)")]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -26,6 +23,12 @@ enum Cmd {
     Demo(reefdb::cli::demo::DemoArgs),
     /// Write certificates and one config per node for a new cluster.
     InitCluster(reefdb::cli::init_cluster::InitClusterArgs),
+    /// Interactive SQL shell.
+    Shell(reefdb::shell::ShellArgs),
+    /// The cluster at a glance: members, roles, indexes, lag.
+    Status(reefdb::shell::StatusArgs),
+    /// Load generator with hdrhistogram latency reports.
+    Bench(Box<reefdb::bench::BenchArgs>),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +49,9 @@ fn main() -> ExitCode {
                 Err(e) => Err(e.to_string()),
             }
         }
+        Cmd::Shell(args) => reefdb::shell::run(args).map_err(|e| e.to_string()),
+        Cmd::Status(args) => reefdb::shell::status(args).map_err(|e| e.to_string()),
+        Cmd::Bench(args) => reefdb::bench::run(*args).map_err(|e| e.to_string()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
