@@ -92,6 +92,15 @@ async fn handshake(incoming: quinn::Incoming, shared: Weak<Shared>) {
         }
     };
     add(&s.endpoint_counters.inbound_connections, 1);
+    let accepted = conn.clone();
+    glommio::spawn_local(async move {
+        if let Ok(mut s) = accepted.open_uni().await {
+            if s.write_all(&[wire::KIND_ACCEPTED]).await.is_ok() {
+                let _ = s.finish();
+            }
+        }
+    })
+    .detach();
     let ctx = Rc::new(PeerInbound {
         from,
         inbox: s.inbox.clone(),

@@ -39,6 +39,14 @@ use crate::{
 /// Bytes of queued frames written to the stream in one go.
 const BATCH_BYTES: usize = 256 * 1024;
 
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LinkTimers {
+    pub backoff_base: Duration,
+    pub backoff_cap: Duration,
+    /// How long a server may take to confirm it accepted our certificate.
+    pub accept_timeout: Duration,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum LinkState {
     Idle,
@@ -180,8 +188,8 @@ impl Link {
 }
 
 /// The writer task of one link; runs until the link is removed or the transport dropped.
-pub(crate) async fn run(link: Rc<Link>, shared: Weak<Shared>, base: Duration, cap: Duration) {
-    let mut backoff = Backoff::new(base, cap);
+pub(crate) async fn run(link: Rc<Link>, shared: Weak<Shared>, timers: LinkTimers) {
+    let mut backoff = Backoff::new(timers.backoff_base, timers.backoff_cap);
     loop {
         // Opened lazily: wait until there is something to send or a connection is wanted.
         loop {
@@ -206,7 +214,10 @@ pub(crate) async fn run(link: Rc<Link>, shared: Weak<Shared>, base: Duration, ca
                 Err(e) => Some(e.into()),
                 Ok(conn) => match check_identity(&link, conn) {
                     Err(e) => Some(e),
-                    Ok(conn) => connected(&link, conn).await,
+                    Ok(conn) => match accepted(&conn, timers.accept_timeout).await {
+                        Err(e) => Some(e),
+                        Ok(()) => connected(&link, conn).await,
+                    },
                 },
             },
         };
@@ -294,9 +305,38 @@ fn check_identity(link: &Link, conn: quinn::Connection) -> Result<quinn::Connect
     }
 }
 
+/// Waits for the server's word that it accepted our certificate.
+async fn accepted(conn: &quinn::Connection, timeout: Duration) -> Result<(), Failure> {
+    let first = future::or(async { conn.accept_uni().await.map(Some) }, async {
+        glommio::timer::Timer::new(timeout).await;
+        Ok(None)
+    });
+    let Some(mut recv) = first.await? else {
+        conn.close(wire::CLOSE_SHUTDOWN, b"not accepted in time");
+        return Err(Failure {
+            auth: false,
+            reason: format!("server did not accept us within {timeout:?}"),
+        });
+    };
+    let mut kind = [0u8; 1];
+    match recv.read_exact(&mut kind).await {
+        Ok(()) if kind[0] == wire::KIND_ACCEPTED => Ok(()),
+        Ok(()) => Err(Failure {
+            auth: false,
+            reason: format!("unexpected stream kind {} from server", kind[0]),
+        }),
+        Err(e) => Err(match conn.close_reason() {
+            Some(e) => e.into(),
+            None => Failure {
+                auth: false,
+                reason: e.to_string(),
+            },
+        }),
+    }
+}
+
 /// Runs an established connection until it ends. `Some` if it ended as an authentication
-/// failure (TLS 1.3 lets the client finish before the server has checked its certificate, so
-/// a refused client learns it here), which must back off like a failed dial.
+/// failure, which must back off like a failed dial.
 async fn connected(link: &Link, conn: quinn::Connection) -> Option<Failure> {
     if link.ever_connected.replace(true) {
         add(&link.counters.reconnects, 1);

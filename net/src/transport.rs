@@ -33,7 +33,7 @@ pub(crate) struct Shared {
     pub max_msg_bytes: usize,
     queue_msgs: usize,
     queue_bytes: usize,
-    backoff: (Duration, Duration),
+    timers: link::LinkTimers,
     pub endpoint: quinn::Endpoint,
     /// Replaced on certificate reload; dials clone it.
     pub client_config: RefCell<quinn::ClientConfig>,
@@ -47,11 +47,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn counters_for(&self, peer: u64) -> Rc<Counters> {
-        self.counters
-            .borrow_mut()
-            .entry(peer)
-            .or_default()
-            .clone()
+        self.counters.borrow_mut().entry(peer).or_default().clone()
     }
 
     fn shutdown(&self) {
@@ -115,7 +111,11 @@ impl Transport {
             max_msg_bytes: cfg.max_msg_bytes,
             queue_msgs: cfg.queue_msgs,
             queue_bytes: cfg.queue_bytes,
-            backoff: (cfg.backoff_base, cfg.backoff_cap),
+            timers: link::LinkTimers {
+                backoff_base: cfg.backoff_base,
+                backoff_cap: cfg.backoff_cap,
+                accept_timeout: cfg.idle_timeout,
+            },
             endpoint: endpoint.clone(),
             client_config: RefCell::new(client),
             transport_config,
@@ -157,8 +157,7 @@ impl Transport {
             s.counters_for(id),
         ));
         s.peers.borrow_mut().insert(id, link.clone());
-        let (base, cap) = s.backoff;
-        glommio::spawn_local(link::run(link, Rc::downgrade(s), base, cap)).detach();
+        glommio::spawn_local(link::run(link, Rc::downgrade(s), s.timers)).detach();
     }
 
     /// Forgets a peer: closes our connection to it, drops its queue and its counters.

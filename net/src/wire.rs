@@ -11,6 +11,11 @@ pub(crate) const KIND_FRAMES: u8 = 1;
 /// One snapshot transfer: a sequence of length-prefixed chunks, then FIN.
 pub(crate) const KIND_SNAPSHOT: u8 = 2;
 
+/// Sent by a server on a connection once it has verified the client's certificate and node
+/// id. TLS 1.3 lets a client finish its handshake before the server has judged the client's
+/// certificate, so a client counts itself connected only after this arrives.
+pub(crate) const KIND_ACCEPTED: u8 = 3;
+
 /// Frames go before snapshot chunks when both have data buffered.
 pub(crate) const PRIORITY_FRAMES: i32 = 10;
 pub(crate) const PRIORITY_REQUESTS: i32 = 5;

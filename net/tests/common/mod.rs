@@ -77,3 +77,28 @@ pub async fn recv_frame(t: &Transport) -> (u64, bytes::Bytes) {
         other => panic!("expected a frame, got {other:?}"),
     }
 }
+
+/// A bare quinn endpoint on this shard's runtime, for tests that must misbehave in ways the
+/// transport itself never would.
+pub fn raw_endpoint() -> quinn::Endpoint {
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let rt = reef_net::GlommioRuntime::new();
+    let udp = rt.wrap(sock).unwrap();
+    quinn::Endpoint::new_with_abstract_socket(quinn::EndpointConfig::default(), None, udp, rt)
+        .unwrap()
+}
+
+/// quinn client config presenting `identity` (which may be deliberately wrong).
+pub fn raw_client(identity: &TlsIdentity) -> quinn::ClientConfig {
+    quinn::ClientConfig::new(identity.quic_client().unwrap())
+}
+
+/// Waits `quiet` and asserts nothing arrived.
+pub async fn assert_nothing_delivered(t: &Transport, quiet: Duration) {
+    let got = futures_lite::future::or(async { t.recv().await.map(|i| format!("{i:?}")) }, async {
+        sleep(quiet).await;
+        None
+    })
+    .await;
+    assert_eq!(got, None, "something was delivered");
+}
