@@ -124,7 +124,7 @@ fn a_64_mib_snapshot_streams_while_small_frames_keep_flowing() {
             h.value_at_quantile(0.99),
             h.max()
         );
-        assert!(h.len() > 0, "frames were measured during the transfer");
+        assert!(!h.is_empty(), "frames were measured during the transfer");
     });
 }
 
