@@ -61,17 +61,34 @@ pub(crate) struct PeerInbound {
 
 pub(crate) async fn accept_loop(endpoint: quinn::Endpoint, shared: Weak<Shared>) {
     while let Some(incoming) = endpoint.accept().await {
-        if shared.strong_count() == 0 {
+        let Some(s) = shared.upgrade() else {
             incoming.refuse();
             break;
+        };
+        // quinn's own `max_incoming` only bounds connections not yet accepted; we accept at
+        // once, so bound the handshakes in progress here. Half-open handshakes then cost at
+        // most this many connection states, each gone after the idle timeout.
+        let c = &s.endpoint_counters;
+        if c.handshakes_in_progress.get() >= s.max_incoming {
+            add(&c.handshakes_refused, 1);
+            incoming.refuse();
+            continue;
         }
+        c.handshakes_in_progress
+            .set(c.handshakes_in_progress.get() + 1);
+        drop(s);
         glommio::spawn_local(handshake(incoming, shared.clone())).detach();
     }
 }
 
 async fn handshake(incoming: quinn::Incoming, shared: Weak<Shared>) {
     let remote = incoming.remote_address();
-    let conn = match incoming.await {
+    let result = incoming.await;
+    if let Some(s) = shared.upgrade() {
+        let c = &s.endpoint_counters.handshakes_in_progress;
+        c.set(c.get() - 1);
+    }
+    let conn = match result {
         Ok(c) => c,
         Err(e) => {
             if let Some(s) = shared.upgrade() {

@@ -46,6 +46,11 @@ pub struct EndpointStats {
     pub bad_identity: u64,
     /// Inbound connections accepted.
     pub inbound_connections: u64,
+    /// Connection attempts refused unanswered because `max_incoming` handshakes were already
+    /// in progress.
+    pub handshakes_refused: u64,
+    /// Handshakes in progress now.
+    pub handshakes_in_progress: usize,
     /// Items waiting in the inbox for `recv`.
     pub inbox_msgs: usize,
     pub inbox_bytes: usize,
@@ -95,4 +100,6 @@ pub(crate) struct EndpointCounters {
     pub inbound_handshake_failures: Cell<u64>,
     pub bad_identity: Cell<u64>,
     pub inbound_connections: Cell<u64>,
+    pub handshakes_refused: Cell<u64>,
+    pub handshakes_in_progress: Cell<usize>,
 }

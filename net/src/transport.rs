@@ -38,7 +38,7 @@ pub(crate) struct Shared {
     /// Replaced on certificate reload; dials clone it.
     pub client_config: RefCell<quinn::ClientConfig>,
     transport_config: std::sync::Arc<quinn::TransportConfig>,
-    max_incoming: usize,
+    pub max_incoming: usize,
     peers: RefCell<HashMap<u64, Rc<Link>>>,
     counters: RefCell<HashMap<u64, Rc<Counters>>>,
     pub inbox: Rc<BoundedQueue<Inbound>>,
@@ -287,6 +287,8 @@ impl Transport {
             inbound_handshake_failures: c.inbound_handshake_failures.get(),
             bad_identity: c.bad_identity.get(),
             inbound_connections: c.inbound_connections.get(),
+            handshakes_refused: c.handshakes_refused.get(),
+            handshakes_in_progress: c.handshakes_in_progress.get(),
             inbox_msgs: self.inner.inbox.len(),
             inbox_bytes: self.inner.inbox.bytes(),
         }
