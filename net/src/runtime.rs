@@ -323,3 +323,66 @@ impl UdpPoller for GlommioUdpPoller {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timers_fire_at_the_reset_deadline() {
+        glommio::LocalExecutor::default().run(async {
+            let rt = GlommioRuntime::new();
+            let start = Instant::now();
+            let mut t = rt.new_timer(start + Duration::from_secs(60));
+            t.as_mut().reset(start + Duration::from_millis(20));
+            futures_lite::future::poll_fn(|cx| t.as_mut().poll(cx)).await;
+            let took = start.elapsed();
+            assert!(
+                took >= Duration::from_millis(20) && took < Duration::from_secs(5),
+                "{took:?}"
+            );
+            // A deadline in the past is ready at once.
+            let mut t = rt.new_timer(start);
+            assert!(
+                futures_lite::future::poll_fn(|cx| Poll::Ready(t.as_mut().poll(cx)))
+                    .await
+                    .is_ready()
+            );
+        });
+    }
+
+    #[test]
+    fn the_socket_waits_for_datagrams_and_reports_writable() {
+        glommio::LocalExecutor::default().run(async {
+            let rt = GlommioRuntime::new();
+            let sock = rt
+                .wrap(std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
+                .unwrap();
+            let addr = sock.local_addr().unwrap();
+            let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            let mut poller = sock.clone().create_io_poller();
+            let ready =
+                futures_lite::future::poll_fn(|cx| Poll::Ready(poller.as_mut().poll_writable(cx)));
+            assert!(matches!(ready.await, Poll::Ready(Ok(()))));
+
+            // Nothing queued: poll_recv must park, then wake when a datagram lands.
+            let sender = glommio::spawn_local(async move {
+                glommio::timer::Timer::new(Duration::from_millis(20)).await;
+                peer.send_to(b"hello", addr).unwrap();
+                peer
+            });
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut meta = [RecvMeta::default()];
+            let n = futures_lite::future::poll_fn(|cx| {
+                let mut bufs = [IoSliceMut::new(&mut buf)];
+                sock.poll_recv(cx, &mut bufs, &mut meta)
+            })
+            .await
+            .unwrap();
+            let peer = sender.await;
+            assert_eq!(n, 1);
+            assert_eq!(&buf[..meta[0].len], b"hello");
+            assert_eq!(meta[0].addr, peer.local_addr().unwrap());
+        });
+    }
+}

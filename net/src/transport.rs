@@ -317,6 +317,10 @@ impl Transport {
 
     /// Closes every connection, stops all tasks, and waits until the endpoint has told its
     /// peers. Afterwards `recv` returns `None` and sends fail with `UnknownPeer`.
+    ///
+    /// Await this before stopping the executor: quinn's driver tasks need to run once more to
+    /// let go of the UDP socket. A transport merely dropped while its executor exits leaves
+    /// those tasks (and the bound port) behind until the process ends.
     pub async fn close(&self) {
         self.inner.shutdown();
         self.inner.peers.borrow_mut().clear();
