@@ -145,6 +145,17 @@ impl<T> BoundedQueue<T> {
         }
     }
 
+    /// Waits until an item of `weight` would fit (or the queue is closed).
+    pub(crate) async fn wait_room(&self, weight: usize) {
+        loop {
+            let changed = self.popped.listen();
+            if self.closed.get() || self.has_room(weight) {
+                return;
+            }
+            changed.await;
+        }
+    }
+
     /// Drops every queued item; returns how many there were.
     pub(crate) fn clear(&self) -> usize {
         let n = {

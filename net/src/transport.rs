@@ -199,6 +199,14 @@ impl Transport {
         }
     }
 
+    /// Waits until `peer`'s queue has room for a frame of `len` bytes. For bulk senders that
+    /// would rather wait than drop; the Raft driver never needs it.
+    pub async fn wait_for_room(&self, peer: u64, len: usize) -> Result<(), SendError> {
+        let link = self.link(peer)?;
+        link.queue.wait_room(len).await;
+        Ok(())
+    }
+
     /// The next inbound item from any peer; `None` once the transport is closed.
     pub async fn recv(&self) -> Option<Inbound> {
         self.inner.inbox.pop().await
