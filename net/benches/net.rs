@@ -6,9 +6,12 @@
 //!   a 256 B forwarded request (`Transport::request`, a new QUIC stream each time), p50/p99;
 //! - bulk throughput of 1 KiB frames, one direction, counted at the receiver.
 //!
-//! The baseline is a plain TCP socket pair (TCP_NODELAY, blocking std sockets, one thread per
-//! end, same CPUs) doing the same length-prefixed 256 B ping-pong and 1 KiB stream. Targets:
-//! QUIC frame p50 round trip within 2x of TCP's; at least 300k 1 KiB frames/s.
+//! Baselines, same run: a plain TCP socket pair (TCP_NODELAY) doing the same length-prefixed
+//! 256 B ping-pong and 1 KiB stream, twice: with blocking std sockets on one thread per end
+//! (the floor), and on two glommio executors set up exactly like the QUIC nodes (the same
+//! measurement with only the protocol changed). Targets: QUIC frame p50 round trip within 2x
+//! of TCP's; at least 300k 1 KiB frames/s. `REEF_BENCH_SPIN_US=N` sets glommio's
+//! `spin_before_park` on every executor (default off).
 //!
 //! Writes `<target>/reef-bench/net.json` (`$CARGO_TARGET_DIR` if set, else the workspace's
 //! `target/`). `REEF_BENCH_QUICK=1` shortens every phase (for smoke runs).
@@ -81,11 +84,14 @@ fn executor<T>(
     f: impl std::future::Future<Output = T> + 'static,
 ) -> T {
     let placement = cpu.map_or(Placement::Unbound, Placement::Fixed);
-    LocalExecutorBuilder::new(placement)
-        .name(name)
-        .make()
-        .expect("glommio executor")
-        .run(f)
+    let mut b = LocalExecutorBuilder::new(placement).name(name);
+    if let Some(us) = std::env::var("REEF_BENCH_SPIN_US")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        b = b.spin_before_park(Duration::from_micros(us));
+    }
+    b.make().expect("glommio executor").run(f)
 }
 
 fn hist() -> Histogram<u64> {
@@ -184,6 +190,80 @@ fn pin_all() {
         }
         libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
     }
+}
+
+/// The same ping-pong and stream over TCP on two glommio executors set up exactly like the
+/// QUIC nodes: isolates the protocol's cost from the runtime's (sleep/wake through io_uring).
+fn glommio_tcp(plan: &Plan) -> (Histogram<u64>, f64) {
+    use futures_lite::{AsyncReadExt, AsyncWriteExt};
+    let (ca, cb) = cpus();
+    let (addr_tx, addr_rx) = mpsc::channel::<SocketAddr>();
+    let server = thread::spawn(move || {
+        executor(cb, "tcp-b", async move {
+            let l = glommio::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            addr_tx.send(l.local_addr().unwrap()).unwrap();
+            // First connection: echo 256 B frames.
+            let mut s = l.accept().await.unwrap();
+            s.set_nodelay(true).unwrap();
+            let mut buf = vec![0u8; 4 + PING];
+            while s.read_exact(&mut buf).await.is_ok() {
+                if s.write_all(&buf).await.is_err() {
+                    break;
+                }
+            }
+            // Second: count 1 KiB frames until a zero length.
+            let s = l.accept().await.unwrap();
+            let mut r = futures_lite::io::BufReader::with_capacity(256 * 1024, s);
+            let mut frame = vec![0u8; BULK];
+            let (mut n, mut first) = (0u64, None);
+            loop {
+                let mut hdr = [0u8; 4];
+                r.read_exact(&mut hdr).await.unwrap();
+                let len = u32::from_be_bytes(hdr) as usize;
+                if len == 0 {
+                    break;
+                }
+                r.read_exact(&mut frame[..len]).await.unwrap();
+                first.get_or_insert_with(Instant::now);
+                n += 1;
+            }
+            n as f64 / first.unwrap().elapsed().as_secs_f64()
+        })
+    });
+    let (warmup, iters, bulk_for) = (plan.warmup, plan.rtt_iters, plan.bulk_for);
+    let h = executor(ca, "tcp-a", async move {
+        let addr = addr_rx.recv().unwrap();
+        let mut s = glommio::net::TcpStream::connect(addr).await.unwrap();
+        s.set_nodelay(true).unwrap();
+        let mut msg = vec![0u8; 4 + PING];
+        msg[..4].copy_from_slice(&(PING as u32).to_be_bytes());
+        let mut back = vec![0u8; 4 + PING];
+        let mut h = hist();
+        for i in 0..warmup + iters {
+            let t = Instant::now();
+            s.write_all(&msg).await.unwrap();
+            s.read_exact(&mut back).await.unwrap();
+            if i >= warmup {
+                h.record(t.elapsed().as_nanos() as u64).unwrap();
+            }
+        }
+        drop(s);
+        let s = glommio::net::TcpStream::connect(addr).await.unwrap();
+        s.set_nodelay(true).unwrap();
+        let mut w = futures_lite::io::BufWriter::with_capacity(256 * 1024, s);
+        let mut frame = (BULK as u32).to_be_bytes().to_vec();
+        frame.extend_from_slice(&[7u8; BULK]);
+        let end = Instant::now() + bulk_for;
+        while Instant::now() < end {
+            for _ in 0..64 {
+                w.write_all(&frame).await.unwrap();
+            }
+        }
+        w.write_all(&0u32.to_be_bytes()).await.unwrap();
+        w.flush().await.unwrap();
+        h
+    });
+    (h, server.join().unwrap())
 }
 
 // ---------------------------------------------------------------- QUIC
@@ -350,37 +430,47 @@ fn main() {
 
     let tcp_h = tcp_rtt(&plan);
     let tcp_fps = tcp_throughput(&plan);
+    let (gtcp_h, gtcp_fps) = glommio_tcp(&plan);
     let q = quic(&plan, dir.path().to_path_buf());
 
     let frame_ratio = us(&q.frame_rtt, 0.5) / us(&tcp_h, 0.5);
     let request_ratio = us(&q.request_rtt, 0.5) / us(&tcp_h, 0.5);
+    let frame_ratio_g = us(&q.frame_rtt, 0.5) / us(&gtcp_h, 0.5);
+    let spin = std::env::var("REEF_BENCH_SPIN_US").unwrap_or_else(|_| "0".into());
     println!(
-        "reef-net bench (loopback, two threads{})",
+        "reef-net bench (loopback, two threads{}, glommio spin_before_park {spin} us)",
         match cpus() {
             (Some(_), Some(_)) => ", pinned to cpus 0 and 1",
             _ => "",
         }
     );
     println!(
-        "  256 B round trip  TCP          p50 {:>8.1} us  p99 {:>8.1} us",
+        "  256 B round trip  TCP (std, blocking threads)  p50 {:>8.1} us  p99 {:>8.1} us",
         us(&tcp_h, 0.5),
         us(&tcp_h, 0.99)
     );
     println!(
-        "  256 B round trip  QUIC frame   p50 {:>8.1} us  p99 {:>8.1} us  p50 ratio {:.2}x TCP (target <= 2.00x)",
-        us(&q.frame_rtt, 0.5),
-        us(&q.frame_rtt, 0.99),
-        frame_ratio
+        "  256 B round trip  TCP (glommio executors)      p50 {:>8.1} us  p99 {:>8.1} us",
+        us(&gtcp_h, 0.5),
+        us(&gtcp_h, 0.99)
     );
     println!(
-        "  256 B round trip  QUIC request p50 {:>8.1} us  p99 {:>8.1} us  p50 ratio {:.2}x TCP",
+        "  256 B round trip  QUIC frame stream            p50 {:>8.1} us  p99 {:>8.1} us  p50 {:.2}x std TCP, {:.2}x glommio TCP (target <= 2.00x)",
+        us(&q.frame_rtt, 0.5),
+        us(&q.frame_rtt, 0.99),
+        frame_ratio,
+        frame_ratio_g
+    );
+    println!(
+        "  256 B round trip  QUIC request (new stream)    p50 {:>8.1} us  p99 {:>8.1} us  p50 {:.2}x std TCP",
         us(&q.request_rtt, 0.5),
         us(&q.request_rtt, 0.99),
         request_ratio
     );
     println!(
-        "  1 KiB frames/s    TCP {:>10.0}   QUIC {:>10.0}  ({:.2}x TCP; {:.2}x the 300k target; {} sends refused as Full)",
+        "  1 KiB frames/s    TCP std {:>9.0}   TCP glommio {:>9.0}   QUIC {:>9.0}  ({:.2}x std TCP; {:.2}x the 300k target; {} sends refused as Full)",
         tcp_fps,
+        gtcp_fps,
         q.frames_per_sec,
         q.frames_per_sec / tcp_fps,
         q.frames_per_sec / 300_000.0,
@@ -391,10 +481,16 @@ fn main() {
         "bench": "net",
         "rtt_iterations": plan.rtt_iters,
         "bulk_seconds": plan.bulk_for.as_secs_f64(),
+        "glommio_spin_before_park_us": spin,
         "tcp": {
             "rtt_256b_p50_us": us(&tcp_h, 0.5),
             "rtt_256b_p99_us": us(&tcp_h, 0.99),
             "frames_1k_per_sec": tcp_fps,
+        },
+        "tcp_glommio": {
+            "rtt_256b_p50_us": us(&gtcp_h, 0.5),
+            "rtt_256b_p99_us": us(&gtcp_h, 0.99),
+            "frames_1k_per_sec": gtcp_fps,
         },
         "quic": {
             "frame_rtt_256b_p50_us": us(&q.frame_rtt, 0.5),
@@ -406,6 +502,7 @@ fn main() {
         },
         "ratios": {
             "frame_rtt_p50_vs_tcp": frame_ratio,
+            "frame_rtt_p50_vs_tcp_glommio": frame_ratio_g,
             "request_rtt_p50_vs_tcp": request_ratio,
             "frames_per_sec_vs_tcp": q.frames_per_sec / tcp_fps,
             "frames_per_sec_vs_target_300k": q.frames_per_sec / 300_000.0,
