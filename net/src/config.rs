@@ -45,6 +45,10 @@ pub struct NetConfig {
     pub idle_timeout: Duration,
     /// Handshakes in progress at once; more are refused so half-open floods stay bounded.
     pub max_incoming: usize,
+    /// Requests a peer may have in flight to us at once (concurrent request streams). A
+    /// request is read whole before it is queued, so this times `max_msg_bytes` bounds the
+    /// memory one peer's requests can hold. Default 16.
+    pub max_concurrent_requests: u32,
 }
 
 impl NetConfig {
@@ -67,6 +71,7 @@ impl NetConfig {
             keepalive: Duration::from_secs(1),
             idle_timeout: Duration::from_secs(5),
             max_incoming: 256,
+            max_concurrent_requests: 16,
         }
     }
 
@@ -128,6 +133,9 @@ impl NetConfig {
         if VarInt::try_from(self.idle_timeout.as_millis() as u64).is_err() {
             return bad("idle_timeout", "too large");
         }
+        if self.max_concurrent_requests == 0 {
+            return bad("max_concurrent_requests", "must be at least 1");
+        }
         if self.max_incoming == 0 {
             return bad("max_incoming", "must be at least 1");
         }
@@ -146,9 +154,9 @@ impl NetConfig {
                     .unwrap_or(VarInt::MAX)
                     .into(),
             ))
-            // One frame stream each way plus snapshots and requests in flight.
-            .max_concurrent_uni_streams(VarInt::from_u32(16))
-            .max_concurrent_bidi_streams(VarInt::from_u32(256))
+            // The frame stream, the acceptance notice, and a few snapshots at once.
+            .max_concurrent_uni_streams(VarInt::from_u32(8))
+            .max_concurrent_bidi_streams(VarInt::from_u32(self.max_concurrent_requests))
             .datagram_receive_buffer_size(None);
         Arc::new(t)
     }
