@@ -40,7 +40,14 @@ struct Plan {
 }
 
 fn plan() -> Plan {
-    if std::env::var_os("REEF_BENCH_QUICK").is_some() {
+    if std::env::var_os("REEF_BENCH_PROFILE_BULK").is_some() {
+        // For profilers: only the QUIC bulk phase, long enough to sample.
+        Plan {
+            rtt_iters: 1,
+            warmup: 0,
+            bulk_for: Duration::from_secs(5),
+        }
+    } else if std::env::var_os("REEF_BENCH_QUICK").is_some() {
         Plan {
             rtt_iters: 2_000,
             warmup: 200,
@@ -95,7 +102,7 @@ fn executor<T>(
 }
 
 fn hist() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 60_000_000, 3).unwrap()
+    Histogram::new_with_bounds(1, 60_000_000_000, 3).unwrap()
 }
 
 // ---------------------------------------------------------------- TCP baseline
@@ -428,6 +435,11 @@ fn main() {
     )
     .unwrap();
 
+    if std::env::var_os("REEF_BENCH_PROFILE_BULK").is_some() {
+        let q = quic(&plan, dir.path().to_path_buf());
+        println!("QUIC 1 KiB frames/s {:.0}", q.frames_per_sec);
+        return;
+    }
     let tcp_h = tcp_rtt(&plan);
     let tcp_fps = tcp_throughput(&plan);
     let (gtcp_h, gtcp_fps) = glommio_tcp(&plan);

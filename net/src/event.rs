@@ -15,16 +15,24 @@ use std::{
 pub(crate) struct Event {
     generation: Cell<u64>,
     wakers: RefCell<Vec<Waker>>,
+    /// The emptied list from the last notify, kept so that notifying does not allocate.
+    spare: RefCell<Vec<Waker>>,
 }
 
 impl Event {
     /// Wakes every current listener.
     pub(crate) fn notify(&self) {
         self.generation.set(self.generation.get().wrapping_add(1));
-        let wakers = std::mem::take(&mut *self.wakers.borrow_mut());
-        for w in wakers {
+        if self.wakers.borrow().is_empty() {
+            return;
+        }
+        let mut woken = std::mem::take(&mut *self.spare.borrow_mut());
+        std::mem::swap(&mut *self.wakers.borrow_mut(), &mut woken);
+        // Waking only schedules tasks on this executor; none runs (or borrows) inline.
+        for w in woken.drain(..) {
             w.wake();
         }
+        *self.spare.borrow_mut() = woken;
     }
 
     /// A future that completes at the first `notify` after this call. Create it before
