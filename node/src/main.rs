@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "reefdb", version, about = "A replicated SQL database (Raft, QUIC, io_uring)")]
+#[command(
+    name = "reefdb",
+    version,
+    about = "A replicated SQL database (Raft, QUIC, io_uring)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,

@@ -190,8 +190,7 @@ async fn shard_zero(
     // Peer traffic.
     let (tx, net) = (events.clone(), opened.net.clone());
     glommio::spawn_local(async move {
-        loop {
-            let inbound = net.recv().await;
+        while let Some(inbound) = net.recv().await {
             if tx.unbounded_send(Event::Peer(inbound)).is_err() {
                 break;
             }

@@ -41,7 +41,9 @@ pub fn statements(stmts: &[RequestStatement]) -> Vec<Statement> {
         .iter()
         .map(|s| match &s.params {
             Params::None => Statement::new(s.sql.clone()),
-            Params::Positional(v) => Statement::with_params(s.sql.clone(), v.iter().map(value).collect()),
+            Params::Positional(v) => {
+                Statement::with_params(s.sql.clone(), v.iter().map(value).collect())
+            }
             Params::Named(v) => {
                 let map: BTreeMap<String, Value> =
                     v.iter().map(|(k, p)| (k.clone(), value(p))).collect();
@@ -104,9 +106,8 @@ pub fn check_read_only(stmts: &[RequestStatement]) -> Result<(), String> {
 
 /// rqlite's result array, optionally in its associative form (rows as objects).
 pub fn batch_json(result: &BatchResult, associative: bool) -> serde_json::Value {
-    let mut v = serde_json::to_value(result).unwrap_or_else(|e| {
-        serde_json::json!([{ "error": format!("encoding results: {e}") }])
-    });
+    let mut v = serde_json::to_value(result)
+        .unwrap_or_else(|e| serde_json::json!([{ "error": format!("encoding results: {e}") }]));
     if associative {
         if let Some(items) = v.as_array_mut() {
             for item in items {

@@ -148,14 +148,14 @@ pub async fn serve_http(
     if declared.is_some_and(|n| n > limit as u64) {
         return too_large(limit);
     }
-    let body = match http_body_util::Limited::new(incoming, limit).collect().await {
+    let body = match http_body_util::Limited::new(incoming, limit)
+        .collect()
+        .await
+    {
         Ok(c) => c.to_bytes(),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => return too_large(limit),
         Err(e) => {
-            return respond::error(
-                StatusCode::BAD_REQUEST,
-                &format!("reading the body: {e}"),
-            )
+            return respond::error(StatusCode::BAD_REQUEST, &format!("reading the body: {e}"))
         }
     };
     let content_type = parts
@@ -292,9 +292,8 @@ fn statements(
     };
     decoded.map_err(|e| {
         let status = match e {
-            body::BodyError::TooManyStatements { .. } | body::BodyError::StatementTooLarge { .. } => {
-                StatusCode::PAYLOAD_TOO_LARGE
-            }
+            body::BodyError::TooManyStatements { .. }
+            | body::BodyError::StatementTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             _ => StatusCode::BAD_REQUEST,
         };
         respond::error(status, &e.to_string())
@@ -385,7 +384,9 @@ fn propose_error(ctx: &ShardCtx, e: ProposeError) -> HttpResponse {
             leader_id,
             status.leader_http_addr.as_deref(),
         ),
-        ProposeError::TooLarge { .. } => respond::error(StatusCode::PAYLOAD_TOO_LARGE, &e.to_string()),
+        ProposeError::TooLarge { .. } => {
+            respond::error(StatusCode::PAYLOAD_TOO_LARGE, &e.to_string())
+        }
         ProposeError::Internal(_) => {
             respond::error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())
         }
@@ -416,9 +417,7 @@ async fn through_log(
     };
     match ctx.ask(|reply| Request::Propose { batch, reply }).await {
         Ok(Ok(result)) => finish(sql::batch_json(&result, flags.associative), started, flags),
-        Ok(Err(ProposeError::NotLeader { .. })) if !req.forwarded => {
-            forward(ctx, req, flags).await
-        }
+        Ok(Err(ProposeError::NotLeader { .. })) if !req.forwarded => forward(ctx, req, flags).await,
         Ok(Err(e)) => propose_error(ctx, e),
         Err("timed out") => respond::error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -522,7 +521,11 @@ async fn read(
         .reader
         .borrow_mut()
         .query(&view, &sql::statements(&stmts));
-    finish(sql::batch_json(&results, flags.associative), started, &flags)
+    finish(
+        sql::batch_json(&results, flags.associative),
+        started,
+        &flags,
+    )
 }
 
 async fn request(ctx: &ShardCtx, req: ApiRequest, flags: Flags) -> HttpResponse {

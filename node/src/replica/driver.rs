@@ -67,7 +67,7 @@ pub struct Driver {
     pub(super) config: Arc<Config>,
     pub(super) node: RawNode<RaftLog>,
     pub(super) engine: Engine,
-    pub(super) net: Rc<reef_net::Transport>,
+    pub(super) net: reef_net::Transport,
     pub(super) book: AddressBook,
     pub(super) board: Arc<Board>,
     pub(super) events: mpsc::UnboundedSender<Event>,
@@ -94,7 +94,7 @@ impl Driver {
         config: Arc<Config>,
         node: RawNode<RaftLog>,
         engine: Engine,
-        net: Rc<reef_net::Transport>,
+        net: reef_net::Transport,
         book: AddressBook,
         board: Arc<Board>,
         events: mpsc::UnboundedSender<Event>,
@@ -258,7 +258,10 @@ impl Driver {
                 .detach();
             }
             reef_net::Inbound::Snapshot { from, .. } => {
-                tracing::warn!(peer = from, "snapshot streams are not handled yet; dropping");
+                tracing::warn!(
+                    peer = from,
+                    "snapshot streams are not handled yet; dropping"
+                );
             }
         }
     }
@@ -298,12 +301,10 @@ impl Driver {
         self.apply(committed);
         let read_states = rd.take_read_states();
         let store = self.node.mut_store();
-        let staged = store
-            .append(rd.entries())
-            .and_then(|_| match rd.hs() {
-                Some(hs) => store.set_hard_state(hs),
-                None => Ok(()),
-            });
+        let staged = store.append(rd.entries()).and_then(|_| match rd.hs() {
+            Some(hs) => store.set_hard_state(hs),
+            None => Ok(()),
+        });
         if let Err(e) = staged {
             tracing::error!(error = %e, "staging to the Raft log failed");
             self.fatal = Some(format!("raft log failed: {e}"));

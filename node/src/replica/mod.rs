@@ -52,7 +52,9 @@ pub enum ProposeError {
     Unknown,
     #[error("the node is shutting down; the write may or may not have applied")]
     Stopped,
-    #[error("the batch encodes to {bytes} bytes; the limit is {limit} (half of raft.max_msg_bytes)")]
+    #[error(
+        "the batch encodes to {bytes} bytes; the limit is {limit} (half of raft.max_msg_bytes)"
+    )]
     TooLarge { bytes: usize, limit: usize },
     #[error("internal error: {0}")]
     Internal(String),
@@ -65,7 +67,10 @@ pub enum OpenError {
     #[error("{0}")]
     Book(#[from] peers::BookError),
     #[error("starting the peer transport on {addr}: {message}")]
-    Net { addr: std::net::SocketAddr, message: String },
+    Net {
+        addr: std::net::SocketAddr,
+        message: String,
+    },
     #[error("raft: {0}")]
     Raft(#[from] raft::Error),
     #[error("{0}")]
@@ -77,7 +82,7 @@ pub struct Opened {
     pub driver: driver::Driver,
     pub events: mpsc::UnboundedReceiver<driver::Event>,
     pub events_tx: mpsc::UnboundedSender<driver::Event>,
-    pub net: Rc<reef_net::Transport>,
+    pub net: reef_net::Transport,
 }
 
 /// The status a node publishes before its driver has run once.
@@ -132,14 +137,16 @@ pub async fn open(
         log.set_metadata(peers::METADATA_KEY, Some(book.encode()))?;
         log.flush().await?;
     } else if fresh {
-        tracing::info!("empty data directory and bootstrap is false: waiting to be added to a cluster");
+        tracing::info!(
+            "empty data directory and bootstrap is false: waiting to be added to a cluster"
+        );
     }
 
     let engine = Engine::new(crate::sql::apply_config());
     let applied = engine.applied_index();
 
     let tls = reef_net::TlsIdentity::load(&reef_net::TlsFiles {
-        ca: config.tls.ca.clone(),
+        ca_cert: config.tls.ca.clone(),
         cert: config.tls.cert.clone(),
         key: config.tls.key.clone(),
     })
@@ -149,12 +156,10 @@ pub async fn open(
     })?;
     let mut net_cfg = reef_net::NetConfig::new(config.id, config.raft_addr, tls);
     net_cfg.max_msg_bytes = config.raft.max_msg_bytes as usize;
-    let net = reef_net::Transport::bind(net_cfg)
-        .await
-        .map_err(|e| OpenError::Net {
-            addr: config.raft_addr,
-            message: e.to_string(),
-        })?;
+    let net = reef_net::Transport::bind(net_cfg).map_err(|e| OpenError::Net {
+        addr: config.raft_addr,
+        message: e.to_string(),
+    })?;
     for (id, addrs) in book.iter() {
         if *id != config.id {
             net.set_peer(*id, addrs.raft_addr);
