@@ -44,6 +44,10 @@ pub enum Event {
         seq: u64,
         result: Result<(), LogError>,
     },
+    /// A snapshot stream to `to` ended.
+    SnapshotSent { to: u64, ok: bool },
+    /// A snapshot arrived whole and is stored; its MsgSnapshot can go to raft-rs.
+    SnapshotReceived { msg: Message },
     Shutdown,
 }
 
@@ -72,6 +76,7 @@ pub struct Driver {
     pub(super) board: Arc<Board>,
     pub(super) events: mpsc::UnboundedSender<Event>,
     pub(super) api: Rc<crate::http::api::ShardCtx>,
+    pub(super) snaps: Rc<reef_raftlog::SnapshotStore>,
     pending: Pending<Waiter>,
     reads: ReadBatcher<ReadWaiter>,
     flushes: VecDeque<InFlight>,
@@ -99,6 +104,7 @@ impl Driver {
         board: Arc<Board>,
         events: mpsc::UnboundedSender<Event>,
         api: Rc<crate::http::api::ShardCtx>,
+        snaps: Rc<reef_raftlog::SnapshotStore>,
     ) -> Driver {
         let applied = engine.applied_index();
         Driver {
@@ -111,6 +117,7 @@ impl Driver {
             board,
             events,
             api,
+            snaps,
             pending: Pending::default(),
             reads: ReadBatcher::default(),
             flushes: VecDeque::new(),
@@ -154,6 +161,19 @@ impl Driver {
             Event::Request(r) => self.on_request(r),
             Event::Peer(inbound) => self.on_peer(inbound),
             Event::Persisted { seq, result } => self.on_persisted(seq, result),
+            Event::SnapshotSent { to, ok } => {
+                let status = if ok {
+                    raft::SnapshotStatus::Finish
+                } else {
+                    raft::SnapshotStatus::Failure
+                };
+                self.node.report_snapshot(to, status);
+            }
+            Event::SnapshotReceived { msg } => {
+                if let Err(e) = self.node.step(msg) {
+                    tracing::warn!(error = %e, "raft refused a received snapshot");
+                }
+            }
             Event::Shutdown => self.stopping = true,
         }
     }
@@ -385,7 +405,12 @@ impl Driver {
         for msg in msgs {
             let to = msg.to;
             if msg.get_msg_type() == MessageType::MsgSnapshot {
-                tracing::warn!(peer = to, "snapshot sending is not wired yet");
+                super::snapshots::spawn_send(
+                    self.net.clone(),
+                    self.snaps.clone(),
+                    msg,
+                    self.events.clone(),
+                );
                 continue;
             }
             if let Err(e) = self.net.send(to, wire::encode_raft(&msg).into()) {

@@ -9,6 +9,7 @@ pub mod driver;
 pub mod peers;
 pub mod pending;
 pub mod reads;
+pub mod snapshots;
 pub mod wire;
 
 use crate::config::Config;
@@ -109,7 +110,7 @@ pub async fn open(
         segment_size: config.log.segment_bytes,
         ..Default::default()
     };
-    let mut log = reef_raftlog::RaftLog::open(raft_dir.join("log"), log_cfg).await?;
+    let mut log = reef_raftlog::RaftLog::open(&raft_dir, log_cfg).await?;
 
     let mut book = match log.metadata(peers::METADATA_KEY) {
         Some(bytes) => peers::AddressBook::decode(bytes)?,
@@ -191,6 +192,7 @@ pub async fn open(
         board,
         tx.clone(),
         api,
+        Rc::new(reef_raftlog::SnapshotStore::new(raft_dir.join("snap"))),
     );
     Ok(Opened {
         driver,
