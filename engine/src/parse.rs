@@ -1,0 +1,197 @@
+//! SQL text to AST with `sqlparser` (SQLite dialect), with its errors reworded the way
+//! SQLite words them (`near "SELEC": syntax error`, `incomplete input`), plus the few
+//! statements the parser does not know (`REINDEX`).
+
+use sqlparser::ast;
+use sqlparser::dialect::SQLiteDialect;
+use sqlparser::parser::{Parser, ParserError};
+use sqlparser::tokenizer::{Location, Span};
+
+use crate::error::{Error, Result};
+
+/// Deepest expression / query nesting the parser accepts; deeper input is an error, not a
+/// stack overflow (the compiler and executor recurse no deeper than the AST).
+pub(crate) const MAX_DEPTH: usize = 100;
+
+#[derive(Debug, Clone)]
+pub(crate) enum Parsed {
+    Stmt(Box<ast::Statement>),
+    /// `REINDEX [name]`.
+    Reindex(Option<String>),
+}
+
+fn syntax_error(e: ParserError) -> Error {
+    match e {
+        ParserError::RecursionLimitExceeded => Error::TooDeep,
+        ParserError::TokenizerError(msg) => {
+            let m = msg.split(" at Line:").next().unwrap_or(&msg);
+            if m.starts_with("Unterminated") {
+                Error::Syntax("unrecognized token: unterminated literal".into())
+            } else {
+                Error::Syntax(format!("unrecognized token: {m}"))
+            }
+        }
+        ParserError::ParserError(msg) => {
+            if let Some(pos) = msg.find("found: ") {
+                let rest = &msg[pos + 7..];
+                let tok = rest.split(" at Line:").next().unwrap_or(rest).trim();
+                if tok == "EOF" {
+                    Error::Syntax("incomplete input".into())
+                } else {
+                    Error::Syntax(format!("near \"{tok}\": syntax error"))
+                }
+            } else {
+                let m = msg.split(" at Line:").next().unwrap_or(&msg);
+                Error::Syntax(format!("syntax error: {m}"))
+            }
+        }
+    }
+}
+
+/// Skip whitespace and comments; returns the rest.
+fn skip_space(s: &str) -> &str {
+    let mut s = s;
+    loop {
+        let t = s.trim_start();
+        if let Some(r) = t.strip_prefix("--") {
+            s = r.split_once('\n').map(|(_, r)| r).unwrap_or("");
+        } else if let Some(r) = t.strip_prefix("/*") {
+            s = r.split_once("*/").map(|(_, r)| r).unwrap_or("");
+        } else {
+            return t;
+        }
+    }
+}
+
+fn parse_reindex(sql: &str) -> Option<Result<Parsed>> {
+    let s = skip_space(sql);
+    let kw = s.get(..7)?;
+    if !kw.eq_ignore_ascii_case("reindex")
+        || s[7..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_')
+    {
+        return None;
+    }
+    let rest = skip_space(&s[7..]).trim_end().trim_end_matches(';').trim();
+    if rest.is_empty() {
+        return Some(Ok(Parsed::Reindex(None)));
+    }
+    let name = rest.trim_matches(|c| c == '"' || c == '`' || c == '[' || c == ']');
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '.')
+    {
+        return Some(Err(Error::Syntax(format!("near \"{rest}\": syntax error"))));
+    }
+    let name = name.rsplit('.').next().unwrap_or(name);
+    Some(Ok(Parsed::Reindex(Some(name.to_string()))))
+}
+
+/// Parse SQL text into its statements.
+pub(crate) fn parse(sql: &str) -> Result<Vec<Parsed>> {
+    if let Some(r) = parse_reindex(sql) {
+        return r.map(|p| vec![p]);
+    }
+    let stmts = Parser::new(&SQLiteDialect {})
+        .with_recursion_limit(MAX_DEPTH)
+        .try_with_sql(sql)
+        .and_then(|mut p| p.parse_statements())
+        .map_err(syntax_error)?;
+    Ok(stmts
+        .into_iter()
+        .map(|s| Parsed::Stmt(Box::new(s)))
+        .collect())
+}
+
+/// Maps parser spans (1-based line and character column) back to the SQL text, to name
+/// result columns by their source text as SQLite does.
+pub(crate) struct SourceText<'a> {
+    sql: &'a str,
+    line_starts: Vec<usize>,
+}
+
+impl<'a> SourceText<'a> {
+    pub(crate) fn new(sql: &'a str) -> SourceText<'a> {
+        let mut line_starts = vec![0];
+        for (i, b) in sql.bytes().enumerate() {
+            if b == b'\n' {
+                line_starts.push(i + 1);
+            }
+        }
+        SourceText { sql, line_starts }
+    }
+
+    fn offset(&self, loc: Location) -> Option<usize> {
+        if loc.line == 0 {
+            return None;
+        }
+        let start = *self.line_starts.get(loc.line as usize - 1)?;
+        let line = &self.sql[start..];
+        let col = loc.column.checked_sub(1)? as usize;
+        if col == 0 {
+            return Some(start);
+        }
+        line.char_indices()
+            .nth(col)
+            .map(|(i, _)| start + i)
+            .or(Some(self.sql.len()))
+    }
+
+    /// The text a span covers.
+    pub(crate) fn slice(&self, span: Span) -> Option<&'a str> {
+        let s = self.offset(span.start)?;
+        let e = self.offset(span.end)?;
+        if s <= e && e <= self.sql.len() {
+            Some(self.sql[s..e].trim())
+        } else {
+            None
+        }
+    }
+
+    /// Whether the literal at `span` was written as a hexadecimal integer (`0x1F`), which the
+    /// parser reports the same way as a blob literal (`x'1F'`).
+    pub(crate) fn is_hex_integer(&self, span: Span) -> bool {
+        match self.offset(span.start) {
+            Some(s) => {
+                let t = &self.sql.as_bytes()[s..];
+                t.len() >= 2 && t[0] == b'0' && (t[1] == b'x' || t[1] == b'X')
+            }
+            None => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_sqlite_worded() {
+        assert_eq!(
+            parse("SELEC 1").unwrap_err().to_string(),
+            "near \"SELEC\": syntax error"
+        );
+        assert_eq!(
+            parse("SELECT (1").unwrap_err().to_string(),
+            "incomplete input"
+        );
+        assert!(parse("SELECT 'abc").is_err());
+        let deep = format!("SELECT {}1{}", "(".repeat(5000), ")".repeat(5000));
+        assert!(parse(&deep).is_err());
+    }
+
+    #[test]
+    fn reindex() {
+        assert!(
+            matches!(&parse("REINDEX t1i1").unwrap()[0], Parsed::Reindex(Some(n)) if n == "t1i1")
+        );
+        assert!(matches!(
+            &parse(" reindex;").unwrap()[0],
+            Parsed::Reindex(None)
+        ));
+        assert!(matches!(&parse("reindexed").unwrap_err(), Error::Syntax(_)));
+    }
+}

@@ -1,0 +1,235 @@
+//! `prepare`: what the leader's HTTP shard does before proposing. It parses every statement
+//! (bad SQL is rejected here, with SQLite's wording, before anything reaches the log),
+//! classifies each as read or write, and rewrites non-deterministic calls into literals so
+//! the log holds exactly what every replica will compute: `random()` becomes an integer,
+//! `randomblob(N)` a blob literal, `CURRENT_TIMESTAMP`/`CURRENT_DATE`/`CURRENT_TIME` and
+//! `'now'` arguments of the date functions the leader's time. The batch also carries that
+//! time and a seed, which apply uses for anything left (column defaults, trigger bodies).
+//! `prepare` itself reads no clock or RNG: the caller passes `now_ms` and `seed`.
+
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{self, VisitMut, VisitorMut};
+
+use crate::batch::{CommandBatch, Statement};
+use crate::engine::{EngineConfig, StatementKind};
+use crate::error::Error;
+use crate::func::datetime::{format_now, DtFn};
+use crate::func::FnEnv;
+use crate::parse::{parse, Parsed};
+
+/// What the caller decides for the batch.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PrepareOptions {
+    pub client_id: u64,
+    pub seq: u64,
+    pub transaction: bool,
+    /// The leader's clock, unix milliseconds.
+    pub now_ms: i64,
+    /// Fresh randomness from the leader.
+    pub seed: u64,
+}
+
+/// A batch ready to propose, and the kind of each statement.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub batch: CommandBatch,
+    pub kinds: Vec<StatementKind>,
+}
+
+impl Prepared {
+    pub fn read_only(&self) -> bool {
+        self.kinds.iter().all(|k| *k == StatementKind::Read)
+    }
+}
+
+/// Statement `statement` (0-based) of the request is not valid SQL.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("statement {statement}: {error}")]
+pub struct PrepareError {
+    pub statement: usize,
+    pub error: Error,
+}
+
+struct Rewriter<'e> {
+    env: &'e FnEnv,
+    now_ms: i64,
+    changed: bool,
+}
+
+fn string_lit(s: String) -> ast::Expr {
+    ast::Expr::Value(ast::Value::SingleQuotedString(s).with_empty_span())
+}
+
+fn now_text(ms: i64) -> String {
+    let secs = format_now(ms, DtFn::DateTime);
+    format!("{secs}.{:03}", ms.rem_euclid(1000))
+}
+
+impl VisitorMut for Rewriter<'_> {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, e: &mut ast::Expr) -> ControlFlow<()> {
+        let ast::Expr::Function(f) = e else {
+            return ControlFlow::Continue(());
+        };
+        let name = f.name.to_string().to_ascii_lowercase();
+        let args: Option<&mut Vec<ast::FunctionArg>> = match &mut f.args {
+            ast::FunctionArguments::List(l) => Some(&mut l.args),
+            _ => None,
+        };
+        match (name.as_str(), args) {
+            ("current_timestamp", None) => {
+                *e = string_lit(format_now(self.now_ms, DtFn::DateTime));
+                self.changed = true;
+            }
+            ("current_date", None) => {
+                *e = string_lit(format_now(self.now_ms, DtFn::Date));
+                self.changed = true;
+            }
+            ("current_time", None) => {
+                *e = string_lit(format_now(self.now_ms, DtFn::Time));
+                self.changed = true;
+            }
+            ("random", Some(a)) if a.is_empty() => {
+                let v = self.env.next_random() as i64;
+                *e = ast::Expr::Value(ast::Value::Number(v.to_string(), false).with_empty_span());
+                self.changed = true;
+            }
+            ("randomblob", Some(a)) if a.len() == 1 => {
+                if let ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(ast::Expr::Value(v))) =
+                    &a[0]
+                {
+                    if let ast::Value::Number(n, _) = &v.value {
+                        if let Ok(n) = n.parse::<i64>() {
+                            let n = n.clamp(1, 4096) as usize;
+                            let mut hex = String::with_capacity(n * 2);
+                            let mut left = n;
+                            while left > 0 {
+                                for b in self
+                                    .env
+                                    .next_random()
+                                    .to_le_bytes()
+                                    .iter()
+                                    .take(left.min(8))
+                                {
+                                    hex.push_str(&format!("{b:02X}"));
+                                }
+                                left = left.saturating_sub(8);
+                            }
+                            *e = ast::Expr::Value(
+                                ast::Value::HexStringLiteral(hex).with_empty_span(),
+                            );
+                            self.changed = true;
+                        }
+                    }
+                }
+            }
+            ("date" | "time" | "datetime" | "julianday" | "unixepoch" | "strftime", Some(a)) => {
+                let first_time_arg = if name == "strftime" { 1 } else { 0 };
+                if a.len() == first_time_arg {
+                    a.push(ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(
+                        string_lit(now_text(self.now_ms)),
+                    )));
+                    self.changed = true;
+                }
+                for arg in a.iter_mut().skip(first_time_arg).take(1) {
+                    if let ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(
+                        ast::Expr::Value(v),
+                    )) = arg
+                    {
+                        if let ast::Value::SingleQuotedString(s) = &v.value {
+                            if s.trim().eq_ignore_ascii_case("now") {
+                                *arg = ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(
+                                    string_lit(now_text(self.now_ms)),
+                                ));
+                                self.changed = true;
+                            }
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+fn kind_of(parsed: &[Parsed]) -> StatementKind {
+    for p in parsed {
+        match p {
+            Parsed::Stmt(s) => match s.as_ref() {
+                ast::Statement::Query(_) => {}
+                ast::Statement::Explain { statement, .. }
+                    if matches!(statement.as_ref(), ast::Statement::Query(_)) => {}
+                _ => return StatementKind::Write,
+            },
+            Parsed::Reindex(_) => return StatementKind::Write,
+        }
+    }
+    StatementKind::Read
+}
+
+/// Parse, classify and rewrite a request's statements into a batch to propose.
+pub fn prepare(
+    statements: Vec<Statement>,
+    opts: PrepareOptions,
+    config: &EngineConfig,
+) -> Result<Prepared, PrepareError> {
+    let env = FnEnv::new(opts.seed, Some(opts.now_ms), config.max_value_bytes);
+    let mut out = Vec::with_capacity(statements.len());
+    let mut kinds = Vec::with_capacity(statements.len());
+    for (i, s) in statements.into_iter().enumerate() {
+        if s.sql.len() > config.max_statement_bytes {
+            return Err(PrepareError {
+                statement: i,
+                error: Error::StatementTooLarge {
+                    len: s.sql.len(),
+                    limit: config.max_statement_bytes,
+                },
+            });
+        }
+        let mut parsed = parse(&s.sql).map_err(|error| PrepareError {
+            statement: i,
+            error,
+        })?;
+        kinds.push(kind_of(&parsed));
+        let mut rw = Rewriter {
+            env: &env,
+            now_ms: opts.now_ms,
+            changed: false,
+        };
+        for p in &mut parsed {
+            if let Parsed::Stmt(st) = p {
+                let _ = st.visit(&mut rw);
+            }
+        }
+        let sql = if rw.changed {
+            let texts: Vec<String> = parsed
+                .iter()
+                .map(|p| match p {
+                    Parsed::Stmt(st) => st.to_string(),
+                    Parsed::Reindex(Some(n)) => format!("REINDEX {n}"),
+                    Parsed::Reindex(None) => "REINDEX".into(),
+                })
+                .collect();
+            texts.join("; ")
+        } else {
+            s.sql
+        };
+        out.push(Statement {
+            sql,
+            params: s.params,
+        });
+    }
+    let batch = CommandBatch {
+        version: CommandBatch::VERSION,
+        client_id: opts.client_id,
+        seq: opts.seq,
+        transaction: opts.transaction,
+        now_ms: opts.now_ms,
+        seed: env.next_random(),
+        statements: out,
+    };
+    Ok(Prepared { batch, kinds })
+}
