@@ -279,7 +279,11 @@ fn statements(
         }
     } else if req.content_type.starts_with("text/plain") {
         body::decode_text(&req.body, limits)
-    } else if req.content_type.is_empty() || req.content_type.starts_with("application/json") {
+    } else if req.content_type.is_empty()
+        || req.content_type.starts_with("application/json")
+        // curl's default for -d; rqlite accepts it too, and the body is JSON all the same.
+        || req.content_type.starts_with("application/x-www-form-urlencoded")
+    {
         body::decode_json(&req.body, limits)
     } else {
         return Err(respond::error(

@@ -45,9 +45,14 @@ pub enum Event {
         result: Result<(), LogError>,
     },
     /// A snapshot stream to `to` ended.
-    SnapshotSent { to: u64, ok: bool },
+    SnapshotSent {
+        to: u64,
+        ok: bool,
+    },
     /// A snapshot arrived whole and is stored; its MsgSnapshot can go to raft-rs.
-    SnapshotReceived { msg: Message },
+    SnapshotReceived {
+        msg: Message,
+    },
     Shutdown,
 }
 
@@ -139,7 +144,7 @@ impl Driver {
         while let Some(ev) = events.next().await {
             self.handle(ev);
             // Everything already queued joins this pass: this is where proposals batch.
-            while let Ok(Some(ev)) = events.try_next() {
+            while let Ok(ev) = events.try_recv() {
                 self.handle(ev);
             }
             if self.stopping || self.fatal.is_some() {
@@ -273,7 +278,9 @@ impl Driver {
                             }
                         }
                     };
-                    responder.respond(response.encode().into());
+                    if let Err(e) = responder.respond(response.encode().into()) {
+                        tracing::debug!(peer = from, error = %e, "forwarded response not delivered");
+                    }
                 })
                 .detach();
             }
@@ -430,7 +437,7 @@ impl Driver {
             match e.get_entry_type() {
                 EntryType::EntryNormal if e.data.is_empty() => {
                     // The no-op a new leader appends: it only moves the applied index.
-                    self.engine.mark_applied(index, term);
+                    self.mark_applied(index, term);
                     self.answer(index, term, None);
                 }
                 EntryType::EntryNormal => match CommandBatch::decode(&e.data) {
@@ -443,7 +450,7 @@ impl Driver {
                         // newer format or damage. Skipping keeps replicas identical (they all
                         // skip), and the error is loud.
                         tracing::error!(index, term, error = %err, "skipping an undecodable log entry");
-                        self.engine.mark_applied(index, term);
+                        self.mark_applied(index, term);
                         if let Some((w, _)) = self.pending.applied(index, term) {
                             let _ = w.send(Err(ProposeError::Internal(err.to_string())));
                         }
@@ -451,7 +458,7 @@ impl Driver {
                 },
                 EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
                     self.apply_conf_change(&e);
-                    self.engine.mark_applied(index, term);
+                    self.mark_applied(index, term);
                     self.answer(index, term, None);
                 }
             }
@@ -459,6 +466,13 @@ impl Driver {
         self.applied = last_index;
         self.node.advance_apply_to(last_index);
         self.release_reads();
+    }
+
+    /// Moves the engine's applied index over an entry that carries no SQL (a leader's no-op,
+    /// a membership change): applying an empty batch does exactly that.
+    fn mark_applied(&mut self, index: u64, term: u64) {
+        self.engine
+            .apply(index, term, &CommandBatch::new(Vec::new()));
     }
 
     /// Answers the client waiting on `index`, if any.

@@ -40,10 +40,7 @@ pub fn spawn_send(
                 .await
                 .map_err(|e| format!("opening snapshot {index}/{term}: {e}"))?;
             let manifest = reader.manifest().clone();
-            let mut stream = net
-                .send_snapshot(to)
-                .await
-                .map_err(|e| e.to_string())?;
+            let mut stream = net.send_snapshot(to).await.map_err(|e| e.to_string())?;
             stream
                 .send_chunk(wire::encode_snapshot_header(&msg).into())
                 .await
