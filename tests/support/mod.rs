@@ -122,7 +122,10 @@ impl Cluster {
             .arg("--config")
             .arg(&node.config)
             .args(&node.extra_args)
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -133,7 +136,10 @@ impl Cluster {
 
     fn signal(&mut self, id: u64, sig: i32) {
         let node = self.node_mut(id);
-        let child = node.child.as_ref().unwrap_or_else(|| panic!("node {id} is not running"));
+        let child = node
+            .child
+            .as_ref()
+            .unwrap_or_else(|| panic!("node {id} is not running"));
         unsafe {
             libc::kill(child.id() as i32, sig);
         }
@@ -244,7 +250,11 @@ impl Cluster {
             let text = std::fs::read_to_string(&n.log).unwrap_or_default();
             let all: Vec<&str> = text.lines().collect();
             let from = all.len().saturating_sub(lines);
-            out.push_str(&format!("----- node {} ({}) -----\n", n.id, n.log.display()));
+            out.push_str(&format!(
+                "----- node {} ({}) -----\n",
+                n.id,
+                n.log.display()
+            ));
             for l in &all[from..] {
                 out.push_str(l);
                 out.push('\n');
@@ -334,7 +344,10 @@ pub fn raw_http(
         .nth(1)
         .and_then(|c| c.parse().ok())
         .ok_or_else(|| std::io::Error::other(format!("bad status line {head:?}")))?;
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         dechunk(body)
     } else {
         body.to_string()

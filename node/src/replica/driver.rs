@@ -84,6 +84,9 @@ pub struct Driver {
     pub(super) snaps: Rc<reef_raftlog::SnapshotStore>,
     pending: Pending<Waiter>,
     reads: ReadBatcher<ReadWaiter>,
+    /// Forwards in flight, by the leader they went to: when leadership moves away from that
+    /// node they are abandoned at once instead of waiting out a dead connection.
+    forwards: Vec<(u64, oneshot::Sender<()>)>,
     flushes: VecDeque<InFlight>,
     next_flush: u64,
     role: Role,
@@ -125,6 +128,7 @@ impl Driver {
             snaps,
             pending: Pending::default(),
             reads: ReadBatcher::default(),
+            forwards: Vec::new(),
             flushes: VecDeque::new(),
             next_flush: 1,
             role: Role::Follower,
@@ -231,12 +235,25 @@ impl Driver {
             Request::Forward { to, req, reply } => {
                 let net = self.net.clone();
                 let timeout = Duration::from_millis(self.config.limits.request_timeout_ms);
+                let (cancel_tx, cancel_rx) = oneshot::channel::<()>();
+                self.forwards.retain(|(_, c)| !c.is_canceled());
+                self.forwards.push((to, cancel_tx));
                 glommio::spawn_local(async move {
-                    let result = match net.request(to, req.encode().into(), timeout).await {
-                        Ok(bytes) => wire::ForwardedResponse::decode(&bytes)
-                            .map_err(|e| format!("leader {to} answered garbage: {e}")),
-                        Err(e) => Err(format!("forwarding to leader {to}: {e}")),
+                    let request = async {
+                        match net.request(to, req.encode().into(), timeout).await {
+                            Ok(bytes) => wire::ForwardedResponse::decode(&bytes)
+                                .map_err(|e| format!("leader {to} answered garbage: {e}")),
+                            Err(e) => Err(format!("forwarding to leader {to}: {e}")),
+                        }
                     };
+                    let cancelled = async {
+                        let _ = cancel_rx.await;
+                        Err(format!(
+                            "node {to} stopped being the leader while handling this request; \
+                             a write may or may not have applied"
+                        ))
+                    };
+                    let result = futures_lite::future::or(request, cancelled).await;
                     let _ = reply.send(result);
                 })
                 .detach();
@@ -402,6 +419,14 @@ impl Driver {
         }
         if leader_id != self.leader_id {
             tracing::info!(leader_id, term = self.node.raft.term, "leader changed");
+            let old = self.leader_id;
+            let (gone, keep) = std::mem::take(&mut self.forwards)
+                .into_iter()
+                .partition(|(to, _)| *to == old);
+            self.forwards = keep;
+            for (_, cancel) in gone {
+                let _ = cancel.send(());
+            }
         }
         self.role = role;
         self.leader_id = leader_id;
