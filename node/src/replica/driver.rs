@@ -213,6 +213,7 @@ impl Driver {
                     Ok(()) => {
                         let index = self.node.raft.raft_log.last_index();
                         let term = self.node.raft.term;
+                        tracing::trace!(index, term, "proposed");
                         if let Some((_, stale)) = self.pending.insert(index, term, reply) {
                             let _ = stale.send(Err(ProposeError::Overwritten));
                         }
@@ -265,6 +266,7 @@ impl Driver {
         match inbound {
             reef_net::Inbound::Frame { from, bytes } => match wire::decode_raft(&bytes) {
                 Ok(msg) if msg.from == from => {
+                    tracing::trace!(from, kind = ?msg.get_msg_type(), index = msg.index, commit = msg.commit, n = msg.entries.len(), "recv");
                     if let Err(e) = self.node.step(msg) {
                         tracing::debug!(peer = from, error = %e, "raft refused a message");
                     }
@@ -321,6 +323,12 @@ impl Driver {
         }
         while self.flushes.front().is_some_and(|f| f.done) {
             let f = self.flushes.pop_front().expect("front exists");
+            tracing::trace!(
+                seq = f.seq,
+                ready = f.ready_number,
+                msgs = f.messages.len(),
+                "persisted"
+            );
             self.node.on_persist_ready(f.ready_number);
             self.send(f.messages);
         }
@@ -445,6 +453,7 @@ impl Driver {
                 );
                 continue;
             }
+            tracing::trace!(to, kind = ?msg.get_msg_type(), index = msg.index, commit = msg.commit, n = msg.entries.len(), "send");
             if let Err(e) = self.net.send(to, wire::encode_raft(&msg).into()) {
                 tracing::trace!(peer = to, error = %e, "raft message not sent");
                 self.unreachable.push(to);
@@ -457,6 +466,7 @@ impl Driver {
             return;
         };
         let last_index = last.index;
+        tracing::trace!(first = entries[0].index, last = last_index, "applying");
         for e in entries {
             let (index, term) = (e.index, e.term);
             match e.get_entry_type() {
