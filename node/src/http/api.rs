@@ -110,6 +110,7 @@ struct Flags {
     pretty: bool,
     redirect: bool,
     associative: bool,
+    digest: bool,
     level: Option<String>,
     q: Option<String>,
 }
@@ -124,6 +125,7 @@ impl Flags {
                 "pretty" => f.pretty = v != "false",
                 "redirect" => f.redirect = v != "false",
                 "associative" => f.associative = v != "false",
+                "digest" => f.digest = v != "false",
                 "level" => f.level = Some(v.into_owned()),
                 "q" => f.q = Some(v.into_owned()),
                 _ => {}
@@ -243,7 +245,15 @@ pub async fn handle(ctx: &ShardCtx, req: ApiRequest) -> HttpResponse {
         }
         (Method::GET, "/status") => {
             let published = ctx.board.load();
-            respond::json(StatusCode::OK, &published.status, flags.pretty)
+            let mut v = serde_json::to_value(&published.status).unwrap_or_default();
+            v["tls"] = serde_json::json!({"peers": "mtls", "http": "off"});
+            if flags.digest {
+                // Hashes the whole state: for tests and operators comparing replicas, not for
+                // monitoring loops.
+                v["state_digest"] = serde_json::json!(published.view.state_digest().to_string());
+                v["digest_applied_index"] = serde_json::json!(published.view.applied_index());
+            }
+            respond::json(StatusCode::OK, &v, flags.pretty)
         }
         (Method::GET, "/nodes") => {
             let published = ctx.board.load();
