@@ -405,3 +405,46 @@ fn bad_input_gets_clear_errors_and_changes_nothing() {
         assert_eq!(rows(&v), vec![vec![json!("keep")]], "node {n}");
     }
 }
+
+#[test]
+fn sigterm_stops_gracefully_and_restart_needs_no_flags() {
+    let mut c = Cluster::start(3);
+    let leader = c.wait_leader(LONG);
+    let (code, v) = c.execute(
+        leader,
+        &json!(["CREATE TABLE t(v)", "INSERT INTO t VALUES('before')"]),
+    );
+    assert_eq!(code, 200, "{v}");
+    for n in 1..=3 {
+        let status = c.stop(n);
+        assert!(
+            status.success(),
+            "node {n} exit status after SIGTERM: {status}"
+        );
+    }
+    for n in 1..=3 {
+        c.start_node(n);
+    }
+    let leader = c.wait_leader(LONG);
+    let (code, v) = c.query(leader, "SELECT v FROM t", None);
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(rows(&v), vec![vec![json!("before")]]);
+}
+
+#[test]
+fn a_config_pointing_at_another_nodes_data_is_refused() {
+    let mut c = Cluster::start(3);
+    c.stop(2);
+    // Node 3's config copied into node 2's folder: it claims id 3, and its relative data_dir
+    // now resolves to node 2's data.
+    let node3 = std::fs::read_to_string(&c.node(3).config).unwrap();
+    c.edit_config(2, |_| node3);
+    let out = std::process::Command::new(support::BIN)
+        .args(["run", "--config"])
+        .arg(&c.node(2).config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("belongs to node 2"), "{err}");
+}

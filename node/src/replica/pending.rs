@@ -59,7 +59,10 @@ impl<W> Pending<W> {
     /// applied inside the snapshot or overwritten, and the node cannot tell which, so they
     /// are returned for an "outcome unknown" answer.
     pub fn drain_through(&mut self, index: u64) -> Vec<W> {
-        let rest = self.by_index.split_off(&(index + 1));
+        let rest = match index.checked_add(1) {
+            Some(next) => self.by_index.split_off(&next),
+            None => Default::default(),
+        };
         std::mem::replace(&mut self.by_index, rest)
             .into_values()
             .map(|(_, w)| w)

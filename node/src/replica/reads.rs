@@ -70,7 +70,10 @@ impl<W> ReadBatcher<W> {
 
     /// Readers whose read index is now applied.
     pub fn released(&mut self, applied: u64) -> Vec<W> {
-        let later = self.waiting_apply.split_off(&(applied + 1));
+        let later = match applied.checked_add(1) {
+            Some(next) => self.waiting_apply.split_off(&next),
+            None => Default::default(),
+        };
         std::mem::replace(&mut self.waiting_apply, later)
             .into_values()
             .flatten()
@@ -111,6 +114,14 @@ mod tests {
         assert!(b.round_done(&r2, 12).is_none());
         assert_eq!(b.released(15), vec!["b", "c"]);
         assert_eq!(b.rounds, 2);
+    }
+
+    #[test]
+    fn releasing_everything_does_not_overflow() {
+        let mut b = ReadBatcher::default();
+        let r = b.add(1).unwrap();
+        b.round_done(&r, u64::MAX);
+        assert_eq!(b.released(u64::MAX), vec![1]);
     }
 
     #[test]
