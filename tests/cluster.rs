@@ -305,7 +305,9 @@ fn bad_input_gets_clear_errors_and_changes_nothing() {
     assert_eq!(code, 200, "{v}");
     let node1 = c.node(1).http;
     let big = format!("[\"SELECT '{}'\"]", "x".repeat(4096));
-    let cases: Vec<(&str, &str, &str, Vec<u8>, u16, &str)> = vec![
+    // (method, path, content type, body, expected status, text the error must contain)
+    type Case<'a> = (&'a str, &'a str, &'a str, Vec<u8>, u16, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "POST",
             "/db/execute",

@@ -356,7 +356,7 @@ impl Config {
             return Err(bad("snapshot.log_bytes", "must be at least 1".into()));
         }
         let seg = self.log.segment_bytes;
-        if !(1 << 20..=1 << 32).contains(&seg) || seg % 4096 != 0 {
+        if !(1 << 20..=1 << 32).contains(&seg) || !seg.is_multiple_of(4096) {
             return Err(bad(
                 "log.segment_bytes",
                 "must be a multiple of 4096 between 1 MiB and 4 GiB".into(),

@@ -10,6 +10,7 @@ pub mod http;
 pub mod identity;
 pub mod linearizability;
 pub mod logging;
+pub mod metrics;
 pub mod replica;
 pub mod runtime;
 pub mod shell;

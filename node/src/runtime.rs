@@ -65,20 +65,23 @@ pub fn run(config: Arc<Config>, trigger: Trigger, stop: Stop) -> Result<(), RunE
         reef_engine::Engine::new(crate::sql::apply_config()).view(),
     );
     let (req_tx, req_rx) = mpsc::channel::<Request>(4096);
+    let metrics = crate::metrics::Metrics::new();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
 
     let shard0 = {
-        let (config, board, req_tx, stop, trigger) = (
+        let (config, board, req_tx, stop, trigger, metrics) = (
             config.clone(),
             board.clone(),
             req_tx.clone(),
             stop.clone(),
             trigger.clone(),
+            metrics.clone(),
         );
         LocalExecutorBuilder::new(placement(0))
             .name("reef-shard-0")
             .spawn(move || async move {
-                let result = shard_zero(config, board, req_tx, req_rx, stop, &ready_tx).await;
+                let result =
+                    shard_zero(config, board, req_tx, req_rx, stop, metrics, &ready_tx).await;
                 // Whatever ended shard 0 ends the process.
                 trigger.fire();
                 result
@@ -101,12 +104,17 @@ pub fn run(config: Arc<Config>, trigger: Trigger, stop: Stop) -> Result<(), RunE
 
     let mut others = Vec::new();
     for shard in 1..shards {
-        let (config, board, req_tx, stop) =
-            (config.clone(), board.clone(), req_tx.clone(), stop.clone());
+        let (config, board, req_tx, stop, metrics) = (
+            config.clone(),
+            board.clone(),
+            req_tx.clone(),
+            stop.clone(),
+            metrics.clone(),
+        );
         let handle = LocalExecutorBuilder::new(placement(shard))
             .name(&format!("reef-shard-{shard}"))
             .spawn(move || async move {
-                let ctx = Rc::new(ShardCtx::new(shard, config.clone(), board, req_tx));
+                let ctx = Rc::new(ShardCtx::new(shard, config.clone(), board, req_tx, metrics));
                 match crate::http::server::bind(config.http_addr) {
                     Ok(listener) => serve_http(listener, ctx, stop).await,
                     Err(e) => tracing::error!(shard, error = %e, "HTTP listener failed"),
@@ -146,10 +154,17 @@ async fn shard_zero(
     req_tx: mpsc::Sender<Request>,
     mut req_rx: mpsc::Receiver<Request>,
     stop: Stop,
+    metrics: Arc<crate::metrics::Metrics>,
     ready: &std::sync::mpsc::Sender<Result<(), String>>,
 ) -> Result<(), RunError> {
-    let ctx = Rc::new(ShardCtx::new(0, config.clone(), board.clone(), req_tx));
-    let opened = match replica::open(config.clone(), board, ctx.clone()).await {
+    let ctx = Rc::new(ShardCtx::new(
+        0,
+        config.clone(),
+        board.clone(),
+        req_tx,
+        metrics.clone(),
+    ));
+    let opened = match replica::open(config.clone(), board, ctx.clone(), metrics).await {
         Ok(o) => o,
         Err(e) => {
             let _ = ready.send(Err(e.to_string()));

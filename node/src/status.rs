@@ -25,8 +25,12 @@ pub struct PeerStatus {
     pub id: u64,
     pub raft_addr: String,
     pub http_addr: String,
-    /// `voter` or `learner`.
+    /// `voter`, `learner`, or `none` (known address, not a member).
     pub suffrage: &'static str,
+    /// Whether this node's connection to the peer is up (`None`: not known yet).
+    pub reachable: Option<bool>,
+    /// The leader's view of how far the peer's log matches (`None` on followers).
+    pub match_index: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Default)]

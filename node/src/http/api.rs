@@ -10,6 +10,7 @@
 use super::body::{self, BodyLimits, RequestStatement};
 use super::respond::{self, HttpResponse};
 use crate::config::Config;
+use crate::metrics::{self, Metrics};
 use crate::replica::wire::{ForwardedRequest, ForwardedResponse};
 use crate::replica::{Board, ProposeError, Request};
 use crate::sql;
@@ -30,6 +31,7 @@ pub struct ShardCtx {
     pub config: Arc<Config>,
     pub board: Arc<Board>,
     pub to_driver: mpsc::Sender<Request>,
+    pub metrics: Arc<Metrics>,
     /// This shard's query runner (it caches plans). Borrowed only for the synchronous
     /// duration of one read, never across an await.
     pub reader: RefCell<QueryRunner>,
@@ -41,6 +43,7 @@ impl ShardCtx {
         config: Arc<Config>,
         board: Arc<Board>,
         to_driver: mpsc::Sender<Request>,
+        metrics: Arc<Metrics>,
     ) -> ShardCtx {
         let reader = RefCell::new(QueryRunner::new(sql::read_config(&config)));
         ShardCtx {
@@ -48,6 +51,7 @@ impl ShardCtx {
             config,
             board,
             to_driver,
+            metrics,
             reader,
         }
     }
@@ -135,8 +139,21 @@ impl Flags {
     }
 }
 
-/// Serves one HTTP request: reads the body within the size limit, then dispatches.
+/// Serves one HTTP request and records it in the metrics.
 pub async fn serve_http(
+    ctx: &ShardCtx,
+    req: hyper::Request<hyper::body::Incoming>,
+) -> HttpResponse {
+    let started = Instant::now();
+    let endpoint = metrics::endpoint_index(req.uri().path());
+    let resp = serve_http_inner(ctx, req).await;
+    ctx.metrics
+        .record_http(endpoint, resp.status().as_u16(), started.elapsed());
+    resp
+}
+
+/// Reads the body within the size limit, then dispatches.
+async fn serve_http_inner(
     ctx: &ShardCtx,
     req: hyper::Request<hyper::body::Incoming>,
 ) -> HttpResponse {
@@ -255,6 +272,9 @@ pub async fn handle(ctx: &ShardCtx, req: ApiRequest) -> HttpResponse {
             }
             respond::json(StatusCode::OK, &v, flags.pretty)
         }
+        (Method::GET, "/metrics") => {
+            respond::text(StatusCode::OK, metrics::CONTENT_TYPE, ctx.metrics.render())
+        }
         (Method::GET, "/nodes") => {
             let published = ctx.board.load();
             respond::json(StatusCode::OK, &published.status.peers, flags.pretty)
@@ -275,16 +295,16 @@ fn statements(
     ctx: &ShardCtx,
     req: &ApiRequest,
     flags: &Flags,
-) -> Result<Vec<RequestStatement>, HttpResponse> {
+) -> Result<Vec<RequestStatement>, Box<HttpResponse>> {
     let limits = ctx.limits();
     let decoded = if req.method == Method::GET {
         match &flags.q {
             Some(q) => body::single(q.clone(), limits),
             None => {
-                return Err(respond::error(
+                return Err(Box::new(respond::error(
                     StatusCode::BAD_REQUEST,
                     "GET /db/query needs a q= parameter",
-                ))
+                )))
             }
         }
     } else if req.content_type.starts_with("text/plain") {
@@ -296,13 +316,13 @@ fn statements(
     {
         body::decode_json(&req.body, limits)
     } else {
-        return Err(respond::error(
+        return Err(Box::new(respond::error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             &format!(
                 "content type {:?} is not supported; send application/json or text/plain",
                 req.content_type
             ),
-        ));
+        )));
     };
     decoded.map_err(|e| {
         let status = match e {
@@ -310,7 +330,7 @@ fn statements(
             | body::BodyError::StatementTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             _ => StatusCode::BAD_REQUEST,
         };
-        respond::error(status, &e.to_string())
+        Box::new(respond::error(status, &e.to_string()))
     })
 }
 
@@ -445,7 +465,7 @@ async fn execute(ctx: &ShardCtx, req: ApiRequest, flags: Flags) -> HttpResponse 
     let started = Instant::now();
     let stmts = match statements(ctx, &req, &flags) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if !is_leader(ctx) {
         return forward(ctx, req, &flags).await;
@@ -462,16 +482,16 @@ enum Level {
     Strong,
 }
 
-fn level(flags: &Flags) -> Result<Level, HttpResponse> {
+fn level(flags: &Flags) -> Result<Level, Box<HttpResponse>> {
     match flags.level.as_deref() {
         None | Some("linearizable") => Ok(Level::Linearizable),
         Some("weak") => Ok(Level::Weak),
         Some("none") => Ok(Level::None),
         Some("strong") => Ok(Level::Strong),
-        Some(other) => Err(respond::error(
+        Some(other) => Err(Box::new(respond::error(
             StatusCode::BAD_REQUEST,
             &format!("unknown level {other:?}; use none, weak, linearizable or strong"),
-        )),
+        ))),
     }
 }
 
@@ -479,7 +499,7 @@ async fn query(ctx: &ShardCtx, req: ApiRequest, flags: Flags) -> HttpResponse {
     let started = Instant::now();
     let stmts = match statements(ctx, &req, &flags) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if let Err(e) = sql::check_read_only(&stmts) {
         return respond::error(StatusCode::BAD_REQUEST, &e);
@@ -496,8 +516,9 @@ async fn read(
 ) -> HttpResponse {
     let level = match level(&flags) {
         Ok(l) => l,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
+    ctx.metrics.record_read(level as usize);
     let view = match level {
         Level::None => ctx.board.load().view.clone(),
         Level::Weak => {
@@ -546,7 +567,7 @@ async fn request(ctx: &ShardCtx, req: ApiRequest, flags: Flags) -> HttpResponse 
     let started = Instant::now();
     let stmts = match statements(ctx, &req, &flags) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if sql::check_read_only(&stmts).is_ok() {
         return read(ctx, req, flags, stmts, started).await;

@@ -21,6 +21,7 @@ use super::reads::ReadBatcher;
 use super::wire;
 use super::{Board, ProposeError, Published, Request};
 use crate::config::Config;
+use crate::metrics::{Metrics, PeerFigures};
 use crate::status::{NodeStatus, PeerStatus, Role};
 use futures::StreamExt;
 use futures_channel::{mpsc, oneshot};
@@ -31,6 +32,7 @@ use reef_engine::{BatchResult, CommandBatch, Engine, View};
 use reef_raftlog::{LogError, RaftLog};
 use std::collections::VecDeque;
 use std::rc::Rc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -82,6 +84,7 @@ pub struct Driver {
     pub(super) events: mpsc::UnboundedSender<Event>,
     pub(super) api: Rc<crate::http::api::ShardCtx>,
     pub(super) snaps: Rc<reef_raftlog::SnapshotStore>,
+    pub(super) metrics: Arc<Metrics>,
     pending: Pending<Waiter>,
     reads: ReadBatcher<ReadWaiter>,
     /// Forwards in flight, by the leader they went to: when leadership moves away from that
@@ -99,6 +102,7 @@ pub struct Driver {
     stopping: bool,
     started: Instant,
     dirty: bool,
+    ticks: u64,
 }
 
 impl Driver {
@@ -113,6 +117,7 @@ impl Driver {
         events: mpsc::UnboundedSender<Event>,
         api: Rc<crate::http::api::ShardCtx>,
         snaps: Rc<reef_raftlog::SnapshotStore>,
+        metrics: Arc<Metrics>,
     ) -> Driver {
         let applied = engine.applied_index();
         Driver {
@@ -126,6 +131,7 @@ impl Driver {
             events,
             api,
             snaps,
+            metrics,
             pending: Pending::default(),
             reads: ReadBatcher::default(),
             forwards: Vec::new(),
@@ -139,6 +145,7 @@ impl Driver {
             stopping: false,
             started: Instant::now(),
             dirty: true,
+            ticks: 0,
         }
     }
 
@@ -166,6 +173,8 @@ impl Driver {
         match ev {
             Event::Tick => {
                 self.node.tick();
+                self.ticks += 1;
+                self.copy_peer_figures();
             }
             Event::Request(r) => self.on_request(r),
             Event::Peer(inbound) => self.on_peer(inbound),
@@ -196,13 +205,16 @@ impl Driver {
     fn on_request(&mut self, r: Request) {
         match r {
             Request::Propose { batch, reply } => {
+                self.metrics.proposals.fetch_add(1, Relaxed);
                 if self.role != Role::Leader {
+                    self.metrics.proposal_failures.fetch_add(1, Relaxed);
                     let _ = reply.send(Err(self.not_leader()));
                     return;
                 }
                 let data = batch.encode();
                 let limit = self.config.raft.max_msg_bytes as usize / 2;
                 if data.len() > limit {
+                    self.metrics.proposal_failures.fetch_add(1, Relaxed);
                     let _ = reply.send(Err(ProposeError::TooLarge {
                         bytes: data.len(),
                         limit,
@@ -220,6 +232,7 @@ impl Driver {
                     }
                     Err(e) => {
                         tracing::debug!(error = %e, "proposal dropped");
+                        self.metrics.proposal_failures.fetch_add(1, Relaxed);
                         let _ = reply.send(Err(self.not_leader()));
                     }
                 }
@@ -230,6 +243,7 @@ impl Driver {
                     return;
                 }
                 if let Some(ctx) = self.reads.add(reply) {
+                    self.metrics.read_index_rounds.fetch_add(1, Relaxed);
                     self.node.read_index(ctx);
                 }
             }
@@ -393,6 +407,7 @@ impl Driver {
         }
         for rs in read_states {
             if let Some(ctx) = self.reads.round_done(&rs.request_ctx, rs.index) {
+                self.metrics.read_index_rounds.fetch_add(1, Relaxed);
                 self.node.read_index(ctx);
             }
         }
@@ -424,8 +439,10 @@ impl Driver {
         }
         if role == Role::Leader && self.role != Role::Leader {
             tracing::info!(term = self.node.raft.term, "became leader");
+            self.metrics.elections_won.fetch_add(1, Relaxed);
         }
         if leader_id != self.leader_id {
+            self.metrics.leader_changes.fetch_add(1, Relaxed);
             tracing::info!(leader_id, term = self.node.raft.term, "leader changed");
             let old = self.leader_id;
             let (gone, keep) = std::mem::take(&mut self.forwards)
@@ -477,7 +494,11 @@ impl Driver {
                 }
                 EntryType::EntryNormal => match CommandBatch::decode(&e.data) {
                     Ok(batch) => {
+                        let started = Instant::now();
                         let result = self.engine.apply(index, term, &batch);
+                        self.metrics
+                            .apply_seconds
+                            .observe_duration(started.elapsed());
                         self.answer(index, term, Some(result));
                     }
                     Err(err) => {
@@ -590,6 +611,8 @@ impl Driver {
         let raft = &self.node.raft;
         let store = self.node.store();
         let conf = store.conf_state();
+        let figures = self.metrics.peers.load();
+        let leader = self.role == Role::Leader;
         let peers = self
             .book
             .iter()
@@ -599,9 +622,19 @@ impl Driver {
                 http_addr: a.http_addr.to_string(),
                 suffrage: if conf.learners.contains(id) {
                     "learner"
-                } else {
+                } else if conf.voters.contains(id) {
                     "voter"
+                } else {
+                    "none"
                 },
+                reachable: if *id == self.id {
+                    Some(true)
+                } else {
+                    figures.iter().find(|f| f.id == *id).map(|f| f.connected)
+                },
+                match_index: leader
+                    .then(|| raft.prs().get(*id).map(|p| p.matched))
+                    .flatten(),
             })
             .collect();
         let role = if self.role != Role::Leader && conf.learners.contains(&self.id) {
@@ -634,13 +667,64 @@ impl Driver {
         }
     }
 
-    /// Publishes status and the latest view for every shard.
+    /// Publishes status and the latest view for every shard, and the replica gauges.
     fn publish(&mut self) {
+        let status = self.status();
+        let g = &self.metrics.replica;
+        let role = match status.role {
+            Role::Follower => 0,
+            Role::Candidate => 1,
+            Role::Leader => 2,
+            Role::Learner => 3,
+            Role::Removed => 4,
+        };
+        g.role.store(role, Relaxed);
+        g.term.store(status.term, Relaxed);
+        g.leader_id.store(status.leader_id, Relaxed);
+        g.commit_index.store(status.commit_index, Relaxed);
+        g.applied_index.store(status.applied_index, Relaxed);
+        g.first_index.store(status.first_index, Relaxed);
+        g.last_index.store(status.last_index, Relaxed);
+        g.snapshot_index.store(status.snapshot_index, Relaxed);
         self.board.store(Arc::new(Published {
-            status: self.status(),
+            status,
             view: self.engine.view(),
         }));
         self.dirty = false;
+    }
+
+    /// Copies transport and log figures for `/metrics` and `/nodes` (once per tick).
+    fn copy_peer_figures(&mut self) {
+        let figures: Vec<PeerFigures> = self
+            .net
+            .stats()
+            .into_iter()
+            .map(|p| PeerFigures {
+                id: p.peer,
+                connected: p.connected,
+                frames_sent: p.frames_sent,
+                frames_received: p.frames_received,
+                bytes_sent: p.bytes_sent,
+                bytes_received: p.bytes_received,
+                drops: p.drops,
+                reconnects: p.reconnects,
+                queue_depth: p.queue_msgs as u64,
+            })
+            .collect();
+        self.metrics.peers.store(Arc::new(figures));
+        let stats = self.node.store().stats();
+        self.metrics
+            .replica
+            .log_bytes
+            .store(stats.bytes_used, Relaxed);
+        self.metrics
+            .replica
+            .log_segments
+            .store(stats.segments as u64, Relaxed);
+        // Reachability and match index change without a Ready; refresh /nodes now and then.
+        if self.ticks.is_multiple_of(5) {
+            self.dirty = true;
+        }
     }
 
     /// Fails every waiter, waits for in-flight flushes, and closes the log.

@@ -104,6 +104,7 @@ pub async fn open(
     config: Arc<Config>,
     board: Arc<Board>,
     api: Rc<crate::http::api::ShardCtx>,
+    metrics: Arc<crate::metrics::Metrics>,
 ) -> Result<Opened, OpenError> {
     let raft_dir = config.raft_dir();
     let log_cfg = reef_raftlog::LogConfig {
@@ -111,6 +112,11 @@ pub async fn open(
         ..Default::default()
     };
     let mut log = reef_raftlog::RaftLog::open(&raft_dir, log_cfg).await?;
+    let m = metrics.clone();
+    log.on_flush(Box::new(move |r: &reef_raftlog::FlushReport| {
+        m.fsync_seconds.observe(r.sync_micros as f64 / 1e6);
+        m.commit_batch_entries.observe(r.records as f64);
+    }))?;
 
     let mut book = match log.metadata(peers::METADATA_KEY) {
         Some(bytes) => peers::AddressBook::decode(bytes)?,
@@ -132,8 +138,10 @@ pub async fn open(
     if fresh && config.bootstrap {
         let voters: Vec<u64> = config.peers.iter().map(|p| p.id).collect();
         tracing::info!(?voters, "bootstrapping a new cluster");
-        let mut cs = raft::eraftpb::ConfState::default();
-        cs.voters = voters;
+        let cs = raft::eraftpb::ConfState {
+            voters,
+            ..Default::default()
+        };
         log.set_conf_state(&cs)?;
         log.set_metadata(peers::METADATA_KEY, Some(book.encode()))?;
         log.flush().await?;
@@ -193,6 +201,7 @@ pub async fn open(
         tx.clone(),
         api,
         Rc::new(reef_raftlog::SnapshotStore::new(raft_dir.join("snap"))),
+        metrics,
     );
     Ok(Opened {
         driver,

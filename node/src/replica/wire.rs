@@ -217,10 +217,12 @@ mod tests {
         m.from = 1;
         m.to = 2;
         m.term = 7;
-        let mut e = Entry::default();
-        e.index = 10;
-        e.term = 7;
-        e.data = b"INSERT".to_vec().into();
+        let e = Entry {
+            index: 10,
+            term: 7,
+            data: b"INSERT".to_vec().into(),
+            ..Default::default()
+        };
         m.entries = vec![e].into();
         m
     }
