@@ -4,26 +4,15 @@
 
 mod support;
 
-use serde_json::{json, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use serde_json::json;
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::{http, raw_http, Cluster};
+use support::{check_every_ack_once, raw_http, rows, start_writers, wait_converged, Acks, Cluster};
 
 const LONG: Duration = Duration::from_secs(30);
-
-fn rows(v: &Value) -> Vec<Vec<Value>> {
-    v["results"][0]["values"]
-        .as_array()
-        .map(|r| {
-            r.iter()
-                .map(|x| x.as_array().cloned().unwrap_or_default())
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 fn count(c: &Cluster, node: u64, table: &str, level: &str) -> Option<i64> {
     let (code, v) = c.query(node, &format!("SELECT COUNT(*) FROM {table}"), Some(level));
@@ -76,101 +65,6 @@ fn elects_one_leader_and_replicates_writes_sent_to_any_node() {
         })
         .collect();
     assert_eq!(answers.len(), 1, "nodes disagree: {answers:?}");
-}
-
-/// What writer threads learn: every acknowledged `(client, seq)`, when its request was sent
-/// and when it was acknowledged.
-#[derive(Default)]
-struct Acks {
-    acked: Vec<(u64, u64, Instant, Instant)>,
-    failed: u64,
-}
-
-/// Writers that insert `(client, seq)` rows through random nodes until told to stop.
-fn start_writers(
-    addrs: Vec<SocketAddr>,
-    clients: u64,
-    stop: Arc<AtomicBool>,
-    acks: Arc<Mutex<Acks>>,
-) -> Vec<std::thread::JoinHandle<()>> {
-    (0..clients)
-        .map(|client| {
-            let (addrs, stop, acks) = (addrs.clone(), stop.clone(), acks.clone());
-            std::thread::spawn(move || {
-                let mut seq = 0u64;
-                let mut i = client as usize;
-                while !stop.load(Ordering::Relaxed) {
-                    seq += 1;
-                    i += 1;
-                    let addr = addrs[i % addrs.len()];
-                    let body = json!([["INSERT INTO w(client, seq) VALUES(?, ?)", client, seq]]);
-                    let sent = Instant::now();
-                    match http(addr, "POST", "/db/execute", Some(&body)) {
-                        Ok((200, v)) if v["results"][0]["rows_affected"] == 1 => acks
-                            .lock()
-                            .unwrap()
-                            .acked
-                            .push((client, seq, sent, Instant::now())),
-                        _ => {
-                            // Not acknowledged: it may or may not have applied. Back off a little so
-                            // a dead node is not hammered.
-                            acks.lock().unwrap().failed += 1;
-                            std::thread::sleep(Duration::from_millis(20));
-                        }
-                    }
-                }
-            })
-        })
-        .collect()
-}
-
-/// Reads every `(client, seq)` row from `node` once it has caught up.
-fn rows_on(c: &Cluster, node: u64) -> BTreeMap<(u64, u64), u64> {
-    let (code, v) = c.query(node, "SELECT client, seq FROM w", Some("none"));
-    assert_eq!(code, 200, "{v}");
-    let mut seen = BTreeMap::new();
-    for r in rows(&v) {
-        let key = (r[0].as_u64().unwrap(), r[1].as_u64().unwrap());
-        *seen.entry(key).or_insert(0) += 1;
-    }
-    seen
-}
-
-/// Waits until every running node has applied everything the leader committed.
-fn wait_converged(c: &Cluster) {
-    c.wait_for(LONG, "all nodes to apply the same commit index", |c| {
-        let st: Vec<(u64, u64)> = c
-            .running()
-            .iter()
-            .filter_map(|n| c.status(*n))
-            .map(|s| {
-                (
-                    s["commit_index"].as_u64().unwrap_or(0),
-                    s["applied_index"].as_u64().unwrap_or(0),
-                )
-            })
-            .collect();
-        st.len() == c.running().len()
-            && st.iter().all(|(c, a)| c == a)
-            && st.windows(2).all(|w| w[0].1 == w[1].1)
-    });
-}
-
-fn check_every_ack_once(c: &Cluster, acks: &Acks) {
-    for node in c.running() {
-        let seen = rows_on(c, node);
-        for (client, seq, _, _) in &acks.acked {
-            assert_eq!(
-                seen.get(&(*client, *seq)),
-                Some(&1),
-                "node {node}: acknowledged write ({client}, {seq}) must be present exactly once"
-            );
-        }
-        assert!(
-            seen.values().all(|n| *n == 1),
-            "node {node}: a write applied twice"
-        );
-    }
 }
 
 #[test]

@@ -163,6 +163,25 @@ impl Default for LoggingConfig {
     }
 }
 
+/// Who may call `/admin/*`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Off: every admin endpoint answers 403.
+    pub enabled: bool,
+    /// When set, admin calls need `Authorization: Bearer <token>`.
+    pub token: Option<String>,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            enabled: true,
+            token: None,
+        }
+    }
+}
+
 /// A node's whole configuration. See `README.md` for an annotated example.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -198,6 +217,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     #[serde(default)]
     pub logging: LoggingConfig,
+    #[serde(default)]
+    pub admin: AdminConfig,
 }
 
 fn default_http_addr() -> SocketAddr {
@@ -377,6 +398,12 @@ impl Config {
             return Err(bad(
                 "limits.request_timeout_ms",
                 "must be at least 1".into(),
+            ));
+        }
+        if self.admin.token.as_deref().is_some_and(|t| t.len() < 16) {
+            return Err(bad(
+                "admin.token",
+                "must be at least 16 characters (or left out)".into(),
             ));
         }
         if self.cores > 1024 {

@@ -78,7 +78,7 @@ pub const ENDPOINTS: &[&str] = &[
     "other",
 ];
 /// HTTP status codes counted individually; anything else counts as "other".
-pub const CODES: &[u16] = &[200, 307, 400, 401, 403, 404, 405, 413, 415, 500, 503];
+pub const CODES: &[u16] = &[200, 307, 400, 401, 403, 404, 405, 409, 413, 415, 500, 503];
 /// Read consistency levels.
 pub const LEVELS: &[&str] = &["none", "weak", "linearizable", "strong"];
 

@@ -199,6 +199,15 @@ impl Cluster {
     pub fn wait_leader(&self, timeout: Duration) -> u64 {
         let deadline = Instant::now() + timeout;
         loop {
+            for n in &self.nodes {
+                if let Some(child) = n.child.as_ref() {
+                    // A node that exited (a zombie until reaped) will never elect anyone.
+                    let dead = std::fs::read_to_string(format!("/proc/{}/stat", child.id()))
+                        .map(|s| s.contains(") Z "))
+                        .unwrap_or(true);
+                    assert!(!dead, "node {} exited while waiting for a leader", n.id);
+                }
+            }
             let running = self.running();
             let leaders: Vec<Option<u64>> = running
                 .iter()
@@ -325,10 +334,27 @@ pub fn raw_http(
     content_type: &str,
     body: &[u8],
 ) -> std::io::Result<(u16, Value)> {
+    raw_http_with_headers(
+        addr,
+        method,
+        path,
+        &format!("Content-Type: {content_type}\r\n"),
+        body,
+    )
+}
+
+/// Like `raw_http`, with extra header lines (each ending in `\r\n`).
+pub fn raw_http_with_headers(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &[u8],
+) -> std::io::Result<(u16, Value)> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     s.write_all(head.as_bytes())?;
@@ -367,4 +393,123 @@ fn dechunk(mut s: &str) -> String {
         s = rest[n..].trim_start_matches("\r\n");
     }
     out
+}
+
+// ---- Acknowledged-write tracking shared by the cluster, membership and fault tests. ----
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+const CONVERGE: Duration = Duration::from_secs(30);
+
+/// The rows of the first result of a query response.
+pub fn rows(v: &Value) -> Vec<Vec<Value>> {
+    v["results"][0]["values"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .map(|x| x.as_array().cloned().unwrap_or_default())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// What writer threads learn: every acknowledged `(client, seq)`, when its request was sent
+/// and when it was acknowledged.
+#[derive(Default)]
+pub struct Acks {
+    pub acked: Vec<(u64, u64, Instant, Instant)>,
+    pub failed: u64,
+}
+
+/// Writers that insert `(client, seq)` rows through random nodes until told to stop.
+pub fn start_writers(
+    addrs: Vec<SocketAddr>,
+    clients: u64,
+    stop: Arc<AtomicBool>,
+    acks: Arc<Mutex<Acks>>,
+) -> Vec<std::thread::JoinHandle<()>> {
+    (0..clients)
+        .map(|client| {
+            let (addrs, stop, acks) = (addrs.clone(), stop.clone(), acks.clone());
+            std::thread::spawn(move || {
+                let mut seq = 0u64;
+                let mut i = client as usize;
+                while !stop.load(Ordering::Relaxed) {
+                    seq += 1;
+                    i += 1;
+                    let addr = addrs[i % addrs.len()];
+                    let body = serde_json::json!([[
+                        "INSERT INTO w(client, seq) VALUES(?, ?)",
+                        client,
+                        seq
+                    ]]);
+                    let sent = Instant::now();
+                    match http(addr, "POST", "/db/execute", Some(&body)) {
+                        Ok((200, v)) if v["results"][0]["rows_affected"] == 1 => acks
+                            .lock()
+                            .unwrap()
+                            .acked
+                            .push((client, seq, sent, Instant::now())),
+                        _ => {
+                            // Not acknowledged: it may or may not have applied. Back off a little so
+                            // a dead node is not hammered.
+                            acks.lock().unwrap().failed += 1;
+                            std::thread::sleep(Duration::from_millis(20));
+                        }
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+/// Reads every `(client, seq)` row from `node` once it has caught up.
+pub fn rows_on(c: &Cluster, node: u64) -> BTreeMap<(u64, u64), u64> {
+    let (code, v) = c.query(node, "SELECT client, seq FROM w", Some("none"));
+    assert_eq!(code, 200, "{v}");
+    let mut seen = BTreeMap::new();
+    for r in rows(&v) {
+        let key = (r[0].as_u64().unwrap(), r[1].as_u64().unwrap());
+        *seen.entry(key).or_insert(0) += 1;
+    }
+    seen
+}
+
+/// Waits until every running node has applied everything the leader committed.
+pub fn wait_converged(c: &Cluster) {
+    c.wait_for(CONVERGE, "all nodes to apply the same commit index", |c| {
+        let st: Vec<(u64, u64)> = c
+            .running()
+            .iter()
+            .filter_map(|n| c.status(*n))
+            .map(|s| {
+                (
+                    s["commit_index"].as_u64().unwrap_or(0),
+                    s["applied_index"].as_u64().unwrap_or(0),
+                )
+            })
+            .collect();
+        st.len() == c.running().len()
+            && st.iter().all(|(c, a)| c == a)
+            && st.windows(2).all(|w| w[0].1 == w[1].1)
+    });
+}
+
+pub fn check_every_ack_once(c: &Cluster, acks: &Acks) {
+    for node in c.running() {
+        let seen = rows_on(c, node);
+        for (client, seq, _, _) in &acks.acked {
+            assert_eq!(
+                seen.get(&(*client, *seq)),
+                Some(&1),
+                "node {node}: acknowledged write ({client}, {seq}) must be present exactly once"
+            );
+        }
+        assert!(
+            seen.values().all(|n| *n == 1),
+            "node {node}: a write applied twice"
+        );
+    }
 }

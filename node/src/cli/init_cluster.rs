@@ -94,6 +94,7 @@ pub fn plan(args: &InitClusterArgs) -> Result<Vec<Config>, InitError> {
             log: Default::default(),
             limits: Default::default(),
             logging: Default::default(),
+            admin: Default::default(),
         })
         .collect())
 }

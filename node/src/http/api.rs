@@ -70,7 +70,7 @@ impl ShardCtx {
     }
 
     /// Sends a request to shard 0 and waits for its answer, bounded by the request timeout.
-    async fn ask<T>(
+    pub(super) async fn ask<T>(
         &self,
         make: impl FnOnce(oneshot::Sender<T>) -> Request,
     ) -> Result<T, &'static str> {
@@ -102,13 +102,15 @@ pub struct ApiRequest {
     pub body: Bytes,
     /// `Idempotency-Key`: a retried write with the same key applies once.
     pub idempotency_key: Option<String>,
+    /// The `Authorization` header, if any.
+    pub authorization: Option<String>,
     /// True when a follower forwarded it: never forward it again.
     pub forwarded: bool,
 }
 
 /// rqlite's query-string flags.
 #[derive(Default)]
-struct Flags {
+pub(super) struct Flags {
     transaction: bool,
     timings: bool,
     pretty: bool,
@@ -120,7 +122,7 @@ struct Flags {
 }
 
 impl Flags {
-    fn parse(query: &str) -> Flags {
+    pub(super) fn parse(query: &str) -> Flags {
         let mut f = Flags::default();
         for (k, v) in form_urlencoded::parse(query.as_bytes()) {
             match k.as_ref() {
@@ -183,11 +185,15 @@ async fn serve_http_inner(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
-    let idempotency_key = parts
-        .headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let idempotency_key = header("idempotency-key");
+    let authorization = header("authorization");
     let req = ApiRequest {
         method: parts.method,
         path: parts.uri.path().to_string(),
@@ -195,6 +201,7 @@ async fn serve_http_inner(
         content_type,
         body,
         idempotency_key,
+        authorization,
         forwarded: false,
     };
     handle(ctx, req).await
@@ -223,6 +230,7 @@ pub async fn serve_forwarded(ctx: &ShardCtx, f: ForwardedRequest) -> ForwardedRe
             content_type: f.content_type,
             body: f.body.into(),
             idempotency_key: (!f.idempotency_key.is_empty()).then_some(f.idempotency_key),
+            authorization: None,
             forwarded: true,
         },
     )
@@ -286,6 +294,7 @@ pub async fn handle(ctx: &ShardCtx, req: ApiRequest) -> HttpResponse {
             respond::error(StatusCode::METHOD_NOT_ALLOWED, "use POST")
         }
         (_, "/db/query") => respond::error(StatusCode::METHOD_NOT_ALLOWED, "use GET or POST"),
+        (_, path) if path.starts_with("/admin/") => super::admin::handle(ctx, req).await,
         (_, path) => respond::error(StatusCode::NOT_FOUND, &format!("no such endpoint: {path}")),
     }
 }
@@ -334,12 +343,12 @@ fn statements(
     })
 }
 
-fn is_leader(ctx: &ShardCtx) -> bool {
+pub(super) fn is_leader(ctx: &ShardCtx) -> bool {
     ctx.board.load().status.role == Role::Leader
 }
 
 /// Hands the request to the leader (or redirects the client there).
-async fn forward(ctx: &ShardCtx, req: ApiRequest, flags: &Flags) -> HttpResponse {
+pub(super) async fn forward(ctx: &ShardCtx, req: ApiRequest, flags: &Flags) -> HttpResponse {
     let status = ctx.board.load().status.clone();
     if status.leader_id == 0 || status.leader_id == status.id {
         return respond::error(
@@ -409,7 +418,7 @@ async fn forward(ctx: &ShardCtx, req: ApiRequest, flags: &Flags) -> HttpResponse
     }
 }
 
-fn propose_error(ctx: &ShardCtx, e: ProposeError) -> HttpResponse {
+pub(super) fn propose_error(ctx: &ShardCtx, e: ProposeError) -> HttpResponse {
     let status = ctx.board.load().status.clone();
     match e {
         ProposeError::NotLeader { leader_id } => respond::error_with_leader(

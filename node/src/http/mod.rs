@@ -1,5 +1,6 @@
 //! The client-facing HTTP API: rqlite-compatible bodies and responses, served on every shard.
 
+pub mod admin;
 pub mod api;
 pub mod body;
 pub mod respond;

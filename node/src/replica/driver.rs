@@ -58,8 +58,33 @@ pub enum Event {
     Shutdown,
 }
 
-/// A client waiting for its proposal.
-pub type Waiter = oneshot::Sender<Result<BatchResult, ProposeError>>;
+/// A client waiting for its proposal to apply.
+pub enum Waiter {
+    /// A SQL batch: answered with its results.
+    Batch(oneshot::Sender<Result<BatchResult, ProposeError>>),
+    /// A membership change: answered with the membership after it.
+    Admin(super::admin::AdminReply),
+}
+
+impl Waiter {
+    pub fn fail(self, e: ProposeError) {
+        match self {
+            Waiter::Batch(tx) => {
+                let _ = tx.send(Err(e));
+            }
+            Waiter::Admin(tx) => {
+                let _ = tx.send(Err(e.into()));
+            }
+        }
+    }
+}
+
+/// What an applied entry produced, for its waiter.
+pub(super) enum Applied {
+    Batch(BatchResult),
+    Membership(raft::eraftpb::ConfState),
+    Nothing,
+}
 /// A client waiting for a linearizable read view.
 pub type ReadWaiter = oneshot::Sender<Result<View, ProposeError>>;
 
@@ -85,25 +110,30 @@ pub struct Driver {
     pub(super) api: Rc<crate::http::api::ShardCtx>,
     pub(super) snaps: Rc<reef_raftlog::SnapshotStore>,
     pub(super) metrics: Arc<Metrics>,
-    pending: Pending<Waiter>,
-    reads: ReadBatcher<ReadWaiter>,
+    pub(super) pending: Pending<Waiter>,
+    pub(super) reads: ReadBatcher<ReadWaiter>,
     /// Forwards in flight, by the leader they went to: when leadership moves away from that
     /// node they are abandoned at once instead of waiting out a dead connection.
-    forwards: Vec<(u64, oneshot::Sender<()>)>,
+    pub(super) forwards: Vec<(u64, oneshot::Sender<()>)>,
     flushes: VecDeque<InFlight>,
-    next_flush: u64,
-    role: Role,
-    leader_id: u64,
-    applied: u64,
+    pub(super) next_flush: u64,
+    pub(super) role: Role,
+    pub(super) leader_id: u64,
+    pub(super) applied: u64,
     /// Peers raft-rs must be told are unreachable, collected during a Ready.
-    unreachable: Vec<u64>,
+    pub(super) unreachable: Vec<u64>,
     /// Set when the log failed: the driver stops and the process exits with this error.
-    fatal: Option<String>,
-    stopping: bool,
-    started: Instant,
-    dirty: bool,
-    ticks: u64,
+    pub(super) fatal: Option<String>,
+    pub(super) stopping: bool,
+    pub(super) started: Instant,
+    pub(super) dirty: bool,
+    pub(super) ticks: u64,
+    /// Set once this node learned it was removed from the membership.
+    pub(super) removed: bool,
 }
+
+/// Log metadata key marking this node as removed (value: the removal's index).
+pub const REMOVED_KEY: &str = "removed";
 
 impl Driver {
     #[allow(clippy::too_many_arguments)]
@@ -120,6 +150,7 @@ impl Driver {
         metrics: Arc<Metrics>,
     ) -> Driver {
         let applied = engine.applied_index();
+        let removed = node.store().metadata(REMOVED_KEY).is_some();
         Driver {
             id: config.id,
             config,
@@ -146,6 +177,7 @@ impl Driver {
             started: Instant::now(),
             dirty: true,
             ticks: 0,
+            removed,
         }
     }
 
@@ -172,7 +204,10 @@ impl Driver {
     fn handle(&mut self, ev: Event) {
         match ev {
             Event::Tick => {
-                self.node.tick();
+                // A removed node must not campaign against the cluster that removed it.
+                if !self.removed {
+                    self.node.tick();
+                }
                 self.ticks += 1;
                 self.copy_peer_figures();
             }
@@ -226,8 +261,10 @@ impl Driver {
                         let index = self.node.raft.raft_log.last_index();
                         let term = self.node.raft.term;
                         tracing::trace!(index, term, "proposed");
-                        if let Some((_, stale)) = self.pending.insert(index, term, reply) {
-                            let _ = stale.send(Err(ProposeError::Overwritten));
+                        if let Some((_, stale)) =
+                            self.pending.insert(index, term, Waiter::Batch(reply))
+                        {
+                            stale.fail(ProposeError::Overwritten);
                         }
                     }
                     Err(e) => {
@@ -237,6 +274,7 @@ impl Driver {
                     }
                 }
             }
+            Request::Admin { op, reply } => self.on_admin(op, reply),
             Request::ReadIndex { reply } => {
                 if self.role != Role::Leader {
                     let _ = reply.send(Err(self.not_leader()));
@@ -278,6 +316,14 @@ impl Driver {
 
     fn on_peer(&mut self, inbound: reef_net::Inbound) {
         match inbound {
+            reef_net::Inbound::Frame { from, bytes } if wire::decode_removed(&bytes).is_some() => {
+                match wire::decode_removed(&bytes) {
+                    Some(Ok(index)) if self.book.get(from).is_some() => {
+                        self.mark_removed(from, index)
+                    }
+                    other => tracing::warn!(peer = from, ?other, "ignoring a removal notice"),
+                }
+            }
             reef_net::Inbound::Frame { from, bytes } => match wire::decode_raft(&bytes) {
                 Ok(msg) if msg.from == from => {
                     tracing::trace!(from, kind = ?msg.get_msg_type(), index = msg.index, commit = msg.commit, n = msg.entries.len(), "recv");
@@ -490,7 +536,7 @@ impl Driver {
                 EntryType::EntryNormal if e.data.is_empty() => {
                     // The no-op a new leader appends: it only moves the applied index.
                     self.mark_applied(index, term);
-                    self.answer(index, term, None);
+                    self.answer(index, term, Applied::Nothing);
                 }
                 EntryType::EntryNormal => match CommandBatch::decode(&e.data) {
                     Ok(batch) => {
@@ -499,7 +545,7 @@ impl Driver {
                         self.metrics
                             .apply_seconds
                             .observe_duration(started.elapsed());
-                        self.answer(index, term, Some(result));
+                        self.answer(index, term, Applied::Batch(result));
                     }
                     Err(err) => {
                         // Only this build's leaders write entries; an undecodable one means a
@@ -508,14 +554,17 @@ impl Driver {
                         tracing::error!(index, term, error = %err, "skipping an undecodable log entry");
                         self.mark_applied(index, term);
                         if let Some((w, _)) = self.pending.applied(index, term) {
-                            let _ = w.send(Err(ProposeError::Internal(err.to_string())));
+                            w.fail(ProposeError::Internal(err.to_string()));
                         }
                     }
                 },
                 EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
-                    self.apply_conf_change(&e);
+                    let applied = match self.apply_conf_change(&e) {
+                        Some(cs) => Applied::Membership(cs),
+                        None => Applied::Nothing,
+                    };
                     self.mark_applied(index, term);
-                    self.answer(index, term, None);
+                    self.answer(index, term, applied);
                 }
             }
         }
@@ -532,27 +581,39 @@ impl Driver {
     }
 
     /// Answers the client waiting on `index`, if any.
-    fn answer(&mut self, index: u64, term: u64, result: Option<BatchResult>) {
-        if let Some((w, outcome)) = self.pending.applied(index, term) {
-            let reply = match (outcome, result) {
-                (Outcome::Applied, Some(r)) => Ok(r),
-                (Outcome::Applied, None) => Err(ProposeError::Internal(
-                    "entry applied without a result".into(),
-                )),
-                (Outcome::Overwritten { .. }, _) => Err(ProposeError::Overwritten),
-            };
-            let _ = w.send(reply);
+    fn answer(&mut self, index: u64, term: u64, applied: Applied) {
+        let Some((w, outcome)) = self.pending.applied(index, term) else {
+            return;
+        };
+        if let Outcome::Overwritten { .. } = outcome {
+            w.fail(ProposeError::Overwritten);
+            return;
+        }
+        match (w, applied) {
+            (Waiter::Batch(tx), Applied::Batch(r)) => {
+                let _ = tx.send(Ok(r));
+            }
+            (Waiter::Admin(tx), Applied::Membership(cs)) => {
+                let _ = tx.send(Ok(serde_json::json!({
+                    "index": index,
+                    "voters": cs.voters,
+                    "learners": cs.learners,
+                })));
+            }
+            (w, _) => w.fail(ProposeError::Internal(
+                "the entry at this index is not the one proposed".into(),
+            )),
         }
     }
 
-    fn apply_conf_change(&mut self, e: &Entry) {
+    fn apply_conf_change(&mut self, e: &Entry) -> Option<raft::eraftpb::ConfState> {
         let cc: ConfChangeV2 = match e.get_entry_type() {
             EntryType::EntryConfChange => {
                 match raft::eraftpb::ConfChange::parse_from_bytes(&e.data) {
                     Ok(cc) => raft_proto::ConfChangeI::into_v2(cc),
                     Err(err) => {
                         tracing::error!(index = e.index, error = %err, "undecodable conf change");
-                        return;
+                        return None;
                     }
                 }
             }
@@ -560,12 +621,19 @@ impl Driver {
                 Ok(cc) => cc,
                 Err(err) => {
                     tracing::error!(index = e.index, error = %err, "undecodable conf change");
-                    return;
+                    return None;
                 }
             },
         };
-        if !cc.context.is_empty() {
-            match serde_json::from_slice::<JoinContext>(&cc.context) {
+        // raft-rs's propose_conf_change puts the context on the entry; bootstrap entries carry
+        // it inside the change. Either way it is the joining node's addresses.
+        let context: &[u8] = if e.context.is_empty() {
+            &cc.context
+        } else {
+            &e.context
+        };
+        if !context.is_empty() {
+            match serde_json::from_slice::<JoinContext>(context) {
                 Ok(j) => {
                     self.book.insert(
                         j.id,
@@ -583,6 +651,21 @@ impl Driver {
         }
         match self.node.apply_conf_change(&cc) {
             Ok(cs) => {
+                // Forget the addresses of nodes that are no longer members.
+                let members: Vec<u64> = cs.voters.iter().chain(&cs.learners).copied().collect();
+                for change in cc.changes.iter() {
+                    let id = change.node_id;
+                    if change.get_change_type() == raft::eraftpb::ConfChangeType::RemoveNode
+                        && !members.contains(&id)
+                    {
+                        self.book.remove(id);
+                        if id == self.id {
+                            self.mark_removed(self.id, e.index);
+                        } else {
+                            self.forget_peer(id, e.index);
+                        }
+                    }
+                }
                 let store = self.node.mut_store();
                 let r = store
                     .set_conf_state(&cs)
@@ -591,8 +674,49 @@ impl Driver {
                     self.fatal = Some(format!("raft log failed: {err}"));
                 }
                 tracing::info!(index = e.index, voters = ?cs.voters, learners = ?cs.learners, "membership changed");
+                Some(cs)
             }
-            Err(err) => tracing::error!(index = e.index, error = %err, "conf change refused"),
+            Err(err) => {
+                tracing::error!(index = e.index, error = %err, "conf change refused");
+                None
+            }
+        }
+    }
+
+    /// A committed change removed node `id`. The leader tells it so (raft never will), and
+    /// the transport forgets it a little later, once the notice had time to leave.
+    fn forget_peer(&mut self, id: u64, index: u64) {
+        if self.role == Role::Leader {
+            let _ = self.net.send(id, wire::encode_removed(index).into());
+        }
+        let net = self.net.clone();
+        glommio::spawn_local(async move {
+            glommio::timer::sleep(Duration::from_secs(10)).await;
+            net.remove_peer(id);
+        })
+        .detach();
+    }
+
+    /// This node is no longer a member: it stops campaigning and says so in `/status`,
+    /// also after a restart (the mark is kept in the log's metadata).
+    pub(super) fn mark_removed(&mut self, by: u64, index: u64) {
+        if self.removed {
+            return;
+        }
+        tracing::warn!(
+            by,
+            index,
+            "this node was removed from the cluster; it serves no more writes. \
+             To rejoin, wipe its data directory and add it again as a new member"
+        );
+        self.removed = true;
+        self.dirty = true;
+        let r = self
+            .node
+            .mut_store()
+            .set_metadata(REMOVED_KEY, Some(index.to_be_bytes().to_vec()));
+        if let Err(e) = r {
+            self.fatal = Some(format!("raft log failed: {e}"));
         }
     }
 
@@ -637,7 +761,11 @@ impl Driver {
                     .flatten(),
             })
             .collect();
-        let role = if self.role != Role::Leader && conf.learners.contains(&self.id) {
+        let member = conf.voters.contains(&self.id) || conf.learners.contains(&self.id);
+        let unconfigured = conf.voters.is_empty() && conf.learners.is_empty();
+        let role = if self.removed || !(member || unconfigured) {
+            Role::Removed
+        } else if self.role != Role::Leader && conf.learners.contains(&self.id) {
             Role::Learner
         } else {
             self.role
@@ -730,7 +858,7 @@ impl Driver {
     /// Fails every waiter, waits for in-flight flushes, and closes the log.
     async fn shutdown(mut self) -> Result<(), String> {
         for w in self.pending.drain_all() {
-            let _ = w.send(Err(ProposeError::Stopped));
+            w.fail(ProposeError::Stopped);
         }
         for w in self.reads.reset() {
             let _ = w.send(Err(ProposeError::Stopped));

@@ -5,6 +5,7 @@
 //! the [`driver::Driver`] ready to run. Other shards reach the driver only through
 //! [`Request`] messages and read what it publishes on the [`Board`].
 
+pub mod admin;
 pub mod driver;
 pub mod peers;
 pub mod pending;
@@ -32,6 +33,11 @@ pub enum Request {
     /// A linearizable read: answered with a view at or after a quorum-confirmed read index.
     ReadIndex {
         reply: oneshot::Sender<Result<View, ProposeError>>,
+    },
+    /// A membership or leadership change (leader only).
+    Admin {
+        op: admin::AdminOp,
+        reply: admin::AdminReply,
     },
     /// Relay a client request to the leader over QUIC.
     Forward {
@@ -99,6 +105,72 @@ pub fn initial_status(config: &Config) -> NodeStatus {
     }
 }
 
+/// Writes the initial membership of a new cluster.
+///
+/// Every initial member writes the same committed entries, one `AddNode` conf change per
+/// member (with its addresses in the context), at term 1. A member added later that catches
+/// up by log from index 1 therefore replays the whole membership history, not only the
+/// changes made after it was added; the hard state's ConfState says the same thing for the
+/// members themselves.
+async fn bootstrap(
+    log: &mut reef_raftlog::RaftLog,
+    config: &Config,
+    book: &peers::AddressBook,
+) -> Result<(), OpenError> {
+    use protobuf::Message as _;
+    use raft::eraftpb::{ConfChangeSingle, ConfChangeType, ConfChangeV2, Entry, EntryType};
+    let mut members: Vec<&crate::config::PeerConfig> = config.peers.iter().collect();
+    members.sort_by_key(|p| p.id);
+    let voters: Vec<u64> = members.iter().map(|p| p.id).collect();
+    tracing::info!(?voters, "bootstrapping a new cluster");
+    let mut entries = Vec::new();
+    for (i, p) in members.iter().enumerate() {
+        let ctx = peers::JoinContext {
+            id: p.id,
+            raft_addr: p.raft_addr,
+            http_addr: p.http_addr,
+        };
+        let cc = ConfChangeV2 {
+            changes: vec![ConfChangeSingle {
+                change_type: ConfChangeType::AddNode,
+                node_id: p.id,
+                ..Default::default()
+            }]
+            .into(),
+            context: serde_json::to_vec(&ctx)
+                .expect("join context serialises")
+                .into(),
+            ..Default::default()
+        };
+        let mut e = Entry {
+            term: 1,
+            index: i as u64 + 1,
+            data: cc
+                .write_to_bytes()
+                .map_err(|e| OpenError::Other(e.to_string()))?
+                .into(),
+            ..Default::default()
+        };
+        e.set_entry_type(EntryType::EntryConfChangeV2);
+        entries.push(e);
+    }
+    log.append(&entries)?;
+    let hs = raft::eraftpb::HardState {
+        term: 1,
+        vote: 0,
+        commit: entries.len() as u64,
+        ..Default::default()
+    };
+    log.set_hard_state(&hs)?;
+    log.set_conf_state(&raft::eraftpb::ConfState {
+        voters,
+        ..Default::default()
+    })?;
+    log.set_metadata(peers::METADATA_KEY, Some(book.encode()))?;
+    log.flush().await?;
+    Ok(())
+}
+
 /// Recovers the replica from `raft_dir` and binds its transport. Runs on shard 0.
 pub async fn open(
     config: Arc<Config>,
@@ -136,15 +208,7 @@ pub async fn open(
     use raft::Storage as _;
     let fresh = log.last_index()? == 0 && log.conf_state().voters.is_empty();
     if fresh && config.bootstrap {
-        let voters: Vec<u64> = config.peers.iter().map(|p| p.id).collect();
-        tracing::info!(?voters, "bootstrapping a new cluster");
-        let cs = raft::eraftpb::ConfState {
-            voters,
-            ..Default::default()
-        };
-        log.set_conf_state(&cs)?;
-        log.set_metadata(peers::METADATA_KEY, Some(book.encode()))?;
-        log.flush().await?;
+        bootstrap(&mut log, &config, &book).await?;
     } else if fresh {
         tracing::info!(
             "empty data directory and bootstrap is false: waiting to be added to a cluster"

@@ -15,6 +15,7 @@ const KIND_RAFT: u8 = 1;
 const KIND_REQUEST: u8 = 2;
 const KIND_RESPONSE: u8 = 3;
 const KIND_SNAPSHOT_HEADER: u8 = 4;
+const KIND_REMOVED: u8 = 5;
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum WireError {
@@ -90,6 +91,26 @@ pub fn decode_snapshot_header(frame: &[u8]) -> Result<raft::eraftpb::Message, Wi
         });
     }
     Ok(msg)
+}
+
+/// The leader tells a node that a committed membership change removed it. Raft itself never
+/// says so: the leader simply stops talking to a node once the change applies.
+pub fn encode_removed(index: u64) -> Vec<u8> {
+    let mut b = header(KIND_REMOVED, 8);
+    b.put_u64(index);
+    b
+}
+
+/// Returns the index of the removal if `frame` is a removal notice; `None` if it is
+/// another kind of frame.
+pub fn decode_removed(frame: &[u8]) -> Option<Result<u64, WireError>> {
+    match frame {
+        [VERSION, KIND_REMOVED, rest @ ..] => Some(match <[u8; 8]>::try_from(rest) {
+            Ok(b) => Ok(u64::from_be_bytes(b)),
+            Err(_) => Err(WireError::Truncated("removal index")),
+        }),
+        _ => None,
+    }
 }
 
 /// A client request a follower hands to the leader.
@@ -248,6 +269,13 @@ mod tests {
             decode_raft(&encode_snapshot_header(&s)),
             Err(WireError::Kind { found: 4, .. })
         ));
+    }
+
+    #[test]
+    fn removal_notice_round_trips_and_is_told_apart() {
+        assert_eq!(decode_removed(&encode_removed(42)), Some(Ok(42)));
+        assert_eq!(decode_removed(&encode_raft(&sample_msg())), None);
+        assert!(matches!(decode_removed(&[1, 5, 0]), Some(Err(_))));
     }
 
     #[test]
