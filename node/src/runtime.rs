@@ -66,22 +66,25 @@ pub fn run(config: Arc<Config>, trigger: Trigger, stop: Stop) -> Result<(), RunE
     );
     let (req_tx, req_rx) = mpsc::channel::<Request>(4096);
     let metrics = crate::metrics::Metrics::new();
+    let clocks = Arc::new(crate::replica::clocks::Clocks::default());
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
 
     let shard0 = {
-        let (config, board, req_tx, stop, trigger, metrics) = (
+        let (config, board, req_tx, stop, trigger, metrics, clocks) = (
             config.clone(),
             board.clone(),
             req_tx.clone(),
             stop.clone(),
             trigger.clone(),
             metrics.clone(),
+            clocks.clone(),
         );
         LocalExecutorBuilder::new(placement(0))
             .name("reef-shard-0")
             .spawn(move || async move {
+                let shared = (metrics, clocks);
                 let result =
-                    shard_zero(config, board, req_tx, req_rx, stop, metrics, &ready_tx).await;
+                    shard_zero(config, board, req_tx, req_rx, stop, shared, &ready_tx).await;
                 // Whatever ended shard 0 ends the process.
                 trigger.fire();
                 result
@@ -104,17 +107,25 @@ pub fn run(config: Arc<Config>, trigger: Trigger, stop: Stop) -> Result<(), RunE
 
     let mut others = Vec::new();
     for shard in 1..shards {
-        let (config, board, req_tx, stop, metrics) = (
+        let (config, board, req_tx, stop, metrics, clocks) = (
             config.clone(),
             board.clone(),
             req_tx.clone(),
             stop.clone(),
             metrics.clone(),
+            clocks.clone(),
         );
         let handle = LocalExecutorBuilder::new(placement(shard))
             .name(&format!("reef-shard-{shard}"))
             .spawn(move || async move {
-                let ctx = Rc::new(ShardCtx::new(shard, config.clone(), board, req_tx, metrics));
+                let ctx = Rc::new(ShardCtx::new(
+                    shard,
+                    config.clone(),
+                    board,
+                    req_tx,
+                    metrics,
+                    clocks,
+                ));
                 match crate::http::server::bind(config.http_addr) {
                     Ok(listener) => serve_http(listener, ctx, stop).await,
                     Err(e) => tracing::error!(shard, error = %e, "HTTP listener failed"),
@@ -154,7 +165,10 @@ async fn shard_zero(
     req_tx: mpsc::Sender<Request>,
     mut req_rx: mpsc::Receiver<Request>,
     stop: Stop,
-    metrics: Arc<crate::metrics::Metrics>,
+    (metrics, clocks): (
+        Arc<crate::metrics::Metrics>,
+        Arc<crate::replica::clocks::Clocks>,
+    ),
     ready: &std::sync::mpsc::Sender<Result<(), String>>,
 ) -> Result<(), RunError> {
     let ctx = Rc::new(ShardCtx::new(
@@ -163,6 +177,7 @@ async fn shard_zero(
         board.clone(),
         req_tx,
         metrics.clone(),
+        clocks,
     ));
     let opened = match replica::open(config.clone(), board, ctx.clone(), metrics).await {
         Ok(o) => o,

@@ -11,6 +11,7 @@ use super::body::{self, BodyLimits, RequestStatement};
 use super::respond::{self, HttpResponse};
 use crate::config::Config;
 use crate::metrics::{self, Metrics};
+use crate::replica::clocks::Clocks;
 use crate::replica::wire::{ForwardedRequest, ForwardedResponse};
 use crate::replica::{Board, ProposeError, Request};
 use crate::sql;
@@ -32,6 +33,8 @@ pub struct ShardCtx {
     pub board: Arc<Board>,
     pub to_driver: mpsc::Sender<Request>,
     pub metrics: Arc<Metrics>,
+    /// Lease and staleness clocks the driver keeps (shared by every shard).
+    pub clocks: Arc<Clocks>,
     /// This shard's query runner (it caches plans). Borrowed only for the synchronous
     /// duration of one read, never across an await.
     pub reader: RefCell<QueryRunner>,
@@ -44,6 +47,7 @@ impl ShardCtx {
         board: Arc<Board>,
         to_driver: mpsc::Sender<Request>,
         metrics: Arc<Metrics>,
+        clocks: Arc<Clocks>,
     ) -> ShardCtx {
         let reader = RefCell::new(QueryRunner::new(sql::read_config(&config)));
         ShardCtx {
@@ -52,6 +56,7 @@ impl ShardCtx {
             board,
             to_driver,
             metrics,
+            clocks,
             reader,
         }
     }
@@ -118,6 +123,8 @@ pub(super) struct Flags {
     associative: bool,
     digest: bool,
     level: Option<String>,
+    freshness: Option<String>,
+    freshness_strict: bool,
     q: Option<String>,
 }
 
@@ -133,6 +140,8 @@ impl Flags {
                 "associative" => f.associative = v != "false",
                 "digest" => f.digest = v != "false",
                 "level" => f.level = Some(v.into_owned()),
+                "freshness" => f.freshness = Some(v.into_owned()),
+                "freshness_strict" => f.freshness_strict = v != "false",
                 "q" => f.q = Some(v.into_owned()),
                 _ => {}
             }
@@ -482,8 +491,34 @@ async fn execute(ctx: &ShardCtx, req: ApiRequest, flags: Flags) -> HttpResponse 
     through_log(ctx, req, &flags, stmts, started).await
 }
 
+/// Parses a duration the way rqlite's users write it: `500ms`, `1s`, `2m`, `1.5s`.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 500ms, 1s or 2m"))?;
+    let secs = match unit {
+        "ns" => n / 1e9,
+        "us" | "µs" => n / 1e6,
+        "ms" => n / 1e3,
+        "s" | "" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?}")),
+    };
+    if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
+        return Err(format!("{s:?} is out of range"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
 /// Read consistency levels, as rqlite names them.
 #[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
 enum Level {
     None,
     Weak,
@@ -529,14 +564,22 @@ async fn read(
     };
     ctx.metrics.record_read(level as usize);
     let view = match level {
-        Level::None => ctx.board.load().view.clone(),
-        Level::Weak => {
-            if !is_leader(ctx) {
-                return forward(ctx, req, &flags).await;
+        Level::None => {
+            if let Some(f) = &flags.freshness {
+                let bound = match parse_duration(f) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        return respond::error(StatusCode::BAD_REQUEST, &format!("freshness: {e}"))
+                    }
+                };
+                if let Some(why) = ctx.clocks.freshness_refusal(bound, flags.freshness_strict) {
+                    return respond::error(StatusCode::SERVICE_UNAVAILABLE, &why);
+                }
             }
             ctx.board.load().view.clone()
         }
-        Level::Linearizable => {
+        Level::Weak if is_leader(ctx) && ctx.clocks.lease_valid() => ctx.board.load().view.clone(),
+        Level::Weak | Level::Linearizable => {
             if !is_leader(ctx) {
                 return forward(ctx, req, &flags).await;
             }

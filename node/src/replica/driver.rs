@@ -15,6 +15,7 @@
 //! needs no sync rides on the flush before it, so no message is ever sent ahead of the
 //! bytes it vouches for.
 
+use super::clocks::{LeaseTracker, DRIFT};
 use super::peers::{AddressBook, JoinContext, PeerAddrs, METADATA_KEY};
 use super::pending::{Outcome, Pending};
 use super::reads::ReadBatcher;
@@ -130,6 +131,12 @@ pub struct Driver {
     pub(super) ticks: u64,
     /// Set once this node learned it was removed from the membership.
     pub(super) removed: bool,
+    /// Heartbeat send times, to time the leader lease.
+    lease: LeaseTracker,
+    /// The commit index the leader last reported (followers), for freshness_strict.
+    leader_commit: u64,
+    /// Answers held back until the view that contains their effects is published.
+    answers: Vec<(Waiter, Result<Applied, ProposeError>)>,
 }
 
 /// Log metadata key marking this node as removed (value: the removal's index).
@@ -178,6 +185,9 @@ impl Driver {
             dirty: true,
             ticks: 0,
             removed,
+            lease: LeaseTracker::default(),
+            leader_commit: 0,
+            answers: Vec::new(),
         }
     }
 
@@ -194,6 +204,7 @@ impl Driver {
                 break;
             }
             self.process_ready();
+            self.refresh_lease();
             if self.dirty {
                 self.publish();
             }
@@ -327,6 +338,19 @@ impl Driver {
             reef_net::Inbound::Frame { from, bytes } => match wire::decode_raft(&bytes) {
                 Ok(msg) if msg.from == from => {
                     tracing::trace!(from, kind = ?msg.get_msg_type(), index = msg.index, commit = msg.commit, n = msg.entries.len(), "recv");
+                    match msg.get_msg_type() {
+                        MessageType::MsgHeartbeat | MessageType::MsgAppend => {
+                            self.api.clocks.heard_from_leader();
+                            self.leader_commit = self.leader_commit.max(msg.commit);
+                            if self.applied >= self.leader_commit {
+                                self.api.clocks.caught_up();
+                            }
+                        }
+                        MessageType::MsgHeartbeatResponse if self.role == Role::Leader => {
+                            self.lease.answered(from);
+                        }
+                        _ => {}
+                    }
                     if let Err(e) = self.node.step(msg) {
                         tracing::debug!(peer = from, error = %e, "raft refused a message");
                     }
@@ -473,6 +497,10 @@ impl Driver {
             StateRole::Follower => Role::Follower,
             StateRole::Candidate | StateRole::PreCandidate => Role::Candidate,
         };
+        if role != self.role {
+            self.lease.reset();
+            self.api.clocks.set_lease_until(None);
+        }
         if self.role == Role::Leader && role != Role::Leader {
             tracing::info!(
                 term = self.node.raft.term,
@@ -517,6 +545,9 @@ impl Driver {
                 continue;
             }
             tracing::trace!(to, kind = ?msg.get_msg_type(), index = msg.index, commit = msg.commit, n = msg.entries.len(), "send");
+            if msg.get_msg_type() == MessageType::MsgHeartbeat {
+                self.lease.sent(to, Instant::now());
+            }
             if let Err(e) = self.net.send(to, wire::encode_raft(&msg).into()) {
                 tracing::trace!(peer = to, error = %e, "raft message not sent");
                 self.unreachable.push(to);
@@ -570,6 +601,11 @@ impl Driver {
         }
         self.applied = last_index;
         self.node.advance_apply_to(last_index);
+        if self.applied >= self.leader_commit {
+            self.api.clocks.caught_up();
+        }
+        self.publish();
+        self.send_answers();
         self.release_reads();
     }
 
@@ -580,22 +616,36 @@ impl Driver {
             .apply(index, term, &CommandBatch::new(Vec::new()));
     }
 
-    /// Answers the client waiting on `index`, if any.
+    /// Queues the answer for the client waiting on `index`, if any. Answers leave only after
+    /// the view holding their effects is published, so a client that was told "applied"
+    /// never reads an older state from this node afterwards.
     fn answer(&mut self, index: u64, term: u64, applied: Applied) {
         let Some((w, outcome)) = self.pending.applied(index, term) else {
             return;
         };
-        if let Outcome::Overwritten { .. } = outcome {
-            w.fail(ProposeError::Overwritten);
-            return;
+        let result = match outcome {
+            Outcome::Overwritten { .. } => Err(ProposeError::Overwritten),
+            Outcome::Applied => Ok(applied),
+        };
+        self.answers.push((w, result));
+    }
+
+    fn send_answers(&mut self) {
+        for (w, result) in std::mem::take(&mut self.answers) {
+            match result {
+                Ok(applied) => Self::deliver(w, applied),
+                Err(e) => w.fail(e),
+            }
         }
+    }
+
+    fn deliver(w: Waiter, applied: Applied) {
         match (w, applied) {
             (Waiter::Batch(tx), Applied::Batch(r)) => {
                 let _ = tx.send(Ok(r));
             }
             (Waiter::Admin(tx), Applied::Membership(cs)) => {
                 let _ = tx.send(Ok(serde_json::json!({
-                    "index": index,
                     "voters": cs.voters,
                     "learners": cs.learners,
                 })));
@@ -679,6 +729,34 @@ impl Driver {
             Err(err) => {
                 tracing::error!(index = e.index, error = %err, "conf change refused");
                 None
+            }
+        }
+    }
+
+    /// Recomputes the leader lease from acknowledged heartbeats. A leader holds it only once
+    /// it has committed an entry of its own term.
+    fn refresh_lease(&mut self) {
+        if self.role != Role::Leader {
+            return;
+        }
+        let raft = &self.node.raft;
+        let own_term = raft.raft_log.term(raft.raft_log.committed).ok() == Some(raft.term);
+        let r = &self.config.raft;
+        let promise = Duration::from_millis(r.tick_ms * (r.election_tick as u64 - 1));
+        let lease = promise.mul_f64(1.0 - DRIFT);
+        let voters: Vec<u64> = self.node.store().conf_state().voters.clone();
+        let until = own_term
+            .then(|| {
+                self.lease
+                    .lease_until(self.id, &voters, lease, Instant::now())
+            })
+            .flatten();
+        self.api.clocks.set_lease_until(until);
+        if until.is_some_and(|u| u > Instant::now()) {
+            // A leader with a quorum's fresh promise is as fresh as anyone can be.
+            self.api.clocks.heard_from_leader();
+            if self.applied >= raft.raft_log.committed {
+                self.api.clocks.caught_up();
             }
         }
     }

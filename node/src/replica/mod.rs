@@ -6,6 +6,7 @@
 //! [`Request`] messages and read what it publishes on the [`Board`].
 
 pub mod admin;
+pub mod clocks;
 pub mod driver;
 pub mod peers;
 pub mod pending;
