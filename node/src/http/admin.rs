@@ -71,6 +71,8 @@ fn parse_op(req: &ApiRequest) -> Result<AdminOp, Box<HttpResponse>> {
             Ok(AdminOp::Promote { id: id(n)? })
         }
         (Method::DELETE, ["", "admin", "members", n]) => Ok(AdminOp::Remove { id: id(n)? }),
+        (Method::POST, ["", "admin", "snapshot"]) => Ok(AdminOp::Snapshot),
+        (Method::POST, ["", "admin", "compact"]) => Ok(AdminOp::Compact),
         (Method::POST, ["", "admin", "transfer-leader"]) => {
             let to = if req.body.iter().all(|b| b.is_ascii_whitespace()) {
                 None
@@ -122,7 +124,9 @@ pub async fn handle(ctx: &ShardCtx, req: ApiRequest) -> HttpResponse {
         Err(r) => return *r,
     };
     let flags = api::Flags::parse(&req.query);
-    if !api::is_leader(ctx) {
+    // Snapshots and compaction are this node's own business; everything else is the leader's.
+    let local = matches!(op, AdminOp::Snapshot | AdminOp::Compact);
+    if !local && !api::is_leader(ctx) {
         return api::forward(ctx, req, &flags).await;
     }
     let transfer = matches!(op, AdminOp::TransferLeader { .. });

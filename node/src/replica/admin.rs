@@ -19,6 +19,10 @@ pub enum AdminOp {
     Promote { id: u64 },
     Remove { id: u64 },
     TransferLeader { to: Option<u64> },
+    /// Build a snapshot of this node's state now (any node).
+    Snapshot,
+    /// Compact this node's log up to its latest snapshot (any node).
+    Compact,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,6 +46,31 @@ pub type AdminReply = oneshot::Sender<Result<serde_json::Value, AdminError>>;
 
 impl Driver {
     pub(super) fn on_admin(&mut self, op: AdminOp, reply: AdminReply) {
+        match op {
+            AdminOp::Snapshot => {
+                if self.applied == 0 {
+                    let _ = reply.send(Err(AdminError::Conflict(
+                        "nothing has been applied yet; there is nothing to snapshot".into(),
+                    )));
+                    return;
+                }
+                self.snapshot_waiters.push(reply);
+                self.start_snapshot();
+                return;
+            }
+            AdminOp::Compact => {
+                self.compact_to(self.snapshot_index);
+                use raft::Storage as _;
+                let first = self.node.store().first_index().unwrap_or(0);
+                let _ = reply.send(Ok(serde_json::json!({
+                    "snapshot_index": self.snapshot_index,
+                    "first_index": first,
+                })));
+                self.dirty = true;
+                return;
+            }
+            _ => {}
+        }
         if self.role != Role::Leader {
             let _ = reply.send(Err(AdminError::NotLeader {
                 leader_id: self.leader_id,
@@ -53,11 +82,10 @@ impl Driver {
             AdminOp::Promote { id } => self.promote(id, reply),
             AdminOp::Remove { id } => self.remove(id, reply),
             AdminOp::TransferLeader { to } => {
-                let r = self.transfer(to);
-                return {
-                    let _ = reply.send(r);
-                };
+                let _ = reply.send(self.transfer(to));
+                return;
             }
+            AdminOp::Snapshot | AdminOp::Compact => unreachable!("handled above"),
         };
         if let Err((e, reply)) = result {
             let _ = reply.send(Err(e));

@@ -137,6 +137,12 @@ pub struct Driver {
     leader_commit: u64,
     /// Answers held back until the view that contains their effects is published.
     answers: Vec<(Waiter, Result<Applied, ProposeError>)>,
+    /// A snapshot build is running.
+    pub(super) building: bool,
+    /// Index of the latest snapshot this node holds.
+    pub(super) snapshot_index: u64,
+    /// Admin callers waiting for the snapshot being built.
+    pub(super) snapshot_waiters: Vec<super::admin::AdminReply>,
 }
 
 /// Log metadata key marking this node as removed (value: the removal's index).
@@ -158,6 +164,7 @@ impl Driver {
     ) -> Driver {
         let applied = engine.applied_index();
         let removed = node.store().metadata(REMOVED_KEY).is_some();
+        let snapshot_index = engine.applied_index();
         Driver {
             id: config.id,
             config,
@@ -188,6 +195,9 @@ impl Driver {
             lease: LeaseTracker::default(),
             leader_commit: 0,
             answers: Vec::new(),
+            building: false,
+            snapshot_index,
+            snapshot_waiters: Vec::new(),
         }
     }
 
@@ -233,6 +243,7 @@ impl Driver {
                 };
                 self.node.report_snapshot(to, status);
             }
+            Event::SnapshotBuilt(result) => self.on_snapshot_built(result),
             Event::SnapshotReceived { msg } => {
                 if let Err(e) = self.node.step(msg) {
                     tracing::warn!(error = %e, "raft refused a received snapshot");
@@ -431,7 +442,11 @@ impl Driver {
         }
         self.send(rd.take_messages());
         if !rd.snapshot().is_empty() {
-            tracing::error!("snapshot install is not wired yet");
+            let meta = rd.snapshot().get_metadata().clone();
+            self.install_snapshot(meta);
+            if self.fatal.is_some() {
+                return;
+            }
         }
         let committed = rd.take_committed_entries();
         self.apply(committed);
@@ -607,6 +622,7 @@ impl Driver {
         self.publish();
         self.send_answers();
         self.release_reads();
+        self.maybe_snapshot();
     }
 
     /// Moves the engine's applied index over an entry that carries no SQL (a leader's no-op,
@@ -798,7 +814,7 @@ impl Driver {
         }
     }
 
-    fn release_reads(&mut self) {
+    pub(super) fn release_reads(&mut self) {
         let ready = self.reads.released(self.applied);
         if ready.is_empty() {
             return;
@@ -874,7 +890,7 @@ impl Driver {
     }
 
     /// Publishes status and the latest view for every shard, and the replica gauges.
-    fn publish(&mut self) {
+    pub(super) fn publish(&mut self) {
         let status = self.status();
         let g = &self.metrics.replica;
         let role = match status.role {

@@ -11,6 +11,7 @@ pub mod driver;
 pub mod peers;
 pub mod pending;
 pub mod reads;
+pub mod snapshot_policy;
 pub mod snapshots;
 pub mod wire;
 
@@ -216,7 +217,23 @@ pub async fn open(
         );
     }
 
-    let engine = Engine::new(crate::sql::apply_config());
+    // The latest snapshot is the engine's base: opening it is a validation pass over a
+    // memory map, not a replay.
+    let snaps = reef_raftlog::SnapshotStore::new(raft_dir.join("snap"));
+    let _ = snaps.remove_temporaries();
+    let mut engine = Engine::new(crate::sql::apply_config());
+    if let Some(m) = snaps.latest()? {
+        let path = snaps.data_path(m.index, m.term);
+        engine.restore(&path).map_err(|e| {
+            OpenError::Other(format!(
+                "cannot open snapshot {}: {e}; move it away to start from the log alone, or wipe \
+                 the data directory and rejoin",
+                path.display()
+            ))
+        })?;
+        log.set_latest_snapshot(m.to_raft_metadata());
+        tracing::info!(index = m.index, term = m.term, bytes = m.size, "serving from snapshot");
+    }
     let applied = engine.applied_index();
 
     let tls = reef_net::TlsIdentity::load(&reef_net::TlsFiles {
@@ -265,7 +282,7 @@ pub async fn open(
         board,
         tx.clone(),
         api,
-        Rc::new(reef_raftlog::SnapshotStore::new(raft_dir.join("snap"))),
+        Rc::new(snaps),
         metrics,
     );
     Ok(Opened {

@@ -178,3 +178,77 @@ async fn next(
         None => Err(format!("stream ended before the {what}")),
     }
 }
+
+/// What a finished snapshot build reports to the driver.
+pub struct Built {
+    pub manifest: SnapshotManifest,
+    pub secs: f64,
+}
+
+/// Builds a snapshot of `view` into the store without blocking shard 0: the engine encodes
+/// the archive on its own thread (it is CPU work over an immutable view), and hands bounded
+/// chunks to a task on shard 0 that writes them through the store, which owns the files.
+/// Writes keep being applied the whole time; the view does not change under the builder.
+pub fn spawn_build(
+    view: reef_engine::View,
+    conf: raft::eraftpb::ConfState,
+    metadata: std::collections::BTreeMap<String, Vec<u8>>,
+    store: Rc<SnapshotStore>,
+    events: mpsc::UnboundedSender<Event>,
+) {
+    let (index, term) = (view.applied_index(), view.applied_term());
+    glommio::spawn_local(async move {
+        let started = std::time::Instant::now();
+        let result: Result<SnapshotManifest, String> = async {
+            let mut writer = store
+                .begin(index, term)
+                .await
+                .map_err(|e| format!("starting snapshot {index}/{term}: {e}"))?;
+            // A few chunks in flight keep the encoder busy while the disk writes.
+            let (mut tx, mut rx) = mpsc::channel::<Vec<u8>>(4);
+            let (done_tx, done_rx) = futures_channel::oneshot::channel();
+            std::thread::Builder::new()
+                .name("reef-snapshot".into())
+                .spawn(move || {
+                    let r = reef_engine::snapshot::write(&view, &mut |bytes: &[u8]| {
+                        futures::executor::block_on(futures::SinkExt::send(
+                            &mut tx,
+                            bytes.to_vec(),
+                        ))
+                        .map_err(|_| std::io::Error::other("snapshot writer went away"))
+                    });
+                    let _ = done_tx.send(r.map_err(|e| e.to_string()));
+                })
+                .map_err(|e| format!("starting the snapshot thread: {e}"))?;
+            use futures::StreamExt;
+            while let Some(chunk) = rx.next().await {
+                if let Err(e) = writer.write(&chunk).await {
+                    let _ = writer.abort().await;
+                    return Err(format!("writing snapshot {index}/{term}: {e}"));
+                }
+            }
+            match done_rx.await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    let _ = writer.abort().await;
+                    return Err(format!("encoding snapshot {index}/{term}: {e}"));
+                }
+                Err(_) => {
+                    let _ = writer.abort().await;
+                    return Err("the snapshot thread died".into());
+                }
+            }
+            writer
+                .finish(conf, metadata)
+                .await
+                .map_err(|e| format!("finishing snapshot {index}/{term}: {e}"))
+        }
+        .await;
+        let built = result.map(|manifest| Built {
+            manifest,
+            secs: started.elapsed().as_secs_f64(),
+        });
+        let _ = events.unbounded_send(Event::SnapshotBuilt(built));
+    })
+    .detach();
+}
