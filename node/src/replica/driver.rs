@@ -236,6 +236,9 @@ impl Driver {
             Event::Peer(inbound) => self.on_peer(inbound),
             Event::Persisted { seq, result } => self.on_persisted(seq, result),
             Event::SnapshotSent { to, ok } => {
+                if ok {
+                    self.metrics.snapshots_sent.fetch_add(1, Relaxed);
+                }
                 let status = if ok {
                     raft::SnapshotStatus::Finish
                 } else {
