@@ -20,17 +20,27 @@ pub(crate) enum Parsed {
     Reindex(Option<String>),
 }
 
-fn syntax_error(e: ParserError) -> Error {
+/// The text from a tokenizer error's "at Line: L, Column: C" to the end of the input.
+fn text_at(sql: &str, msg: &str) -> Option<String> {
+    let (_, pos) = msg.split_once(" at Line: ")?;
+    let (line, col) = pos.split_once(", Column: ")?;
+    let line: u64 = line.trim().parse().ok()?;
+    let col: u64 = col.trim().parse().ok()?;
+    let st = SourceText::new(sql);
+    let start = st.offset(Location { line, column: col })?;
+    Some(sql[start..].chars().take(40).collect())
+}
+
+fn syntax_error(sql: &str, e: ParserError) -> Error {
     match e {
         ParserError::RecursionLimitExceeded => Error::TooDeep,
-        ParserError::TokenizerError(msg) => {
-            let m = msg.split(" at Line:").next().unwrap_or(&msg);
-            if m.starts_with("Unterminated") {
-                Error::Syntax("unrecognized token: unterminated literal".into())
-            } else {
-                Error::Syntax(format!("unrecognized token: {m}"))
-            }
-        }
+        ParserError::TokenizerError(msg) => match text_at(sql, &msg) {
+            Some(t) if !t.is_empty() => Error::Syntax(format!("unrecognized token: \"{t}\"")),
+            _ => Error::Syntax(format!(
+                "unrecognized token: {}",
+                msg.split(" at Line:").next().unwrap_or(&msg)
+            )),
+        },
         ParserError::ParserError(msg) => {
             if let Some(pos) = msg.find("found: ") {
                 let rest = &msg[pos + 7..];
@@ -99,7 +109,7 @@ pub(crate) fn parse(sql: &str) -> Result<Vec<Parsed>> {
         .with_recursion_limit(MAX_DEPTH)
         .try_with_sql(sql)
         .and_then(|mut p| p.parse_statements())
-        .map_err(syntax_error)?;
+        .map_err(|e| syntax_error(sql, e))?;
     Ok(stmts
         .into_iter()
         .map(|s| Parsed::Stmt(Box::new(s)))
@@ -124,7 +134,7 @@ impl<'a> SourceText<'a> {
         SourceText { sql, line_starts }
     }
 
-    fn offset(&self, loc: Location) -> Option<usize> {
+    pub(crate) fn offset(&self, loc: Location) -> Option<usize> {
         if loc.line == 0 {
             return None;
         }

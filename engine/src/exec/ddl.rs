@@ -33,10 +33,10 @@ fn reparse(sql: &str) -> Result<ast::Statement> {
 
 fn name_in_use(st: &State, name: &str, what: &str) -> Result<()> {
     match st.catalog.name_taken(name) {
+        Some(kind) if kind == what => Err(Error::sql(format!("{kind} {name} already exists"))),
         Some("index") => Err(Error::sql(format!(
             "there is already an index named {name}"
         ))),
-        Some(kind) if kind == what => Err(Error::sql(format!("{kind} {name} already exists"))),
         Some(kind) => Err(Error::sql(format!(
             "there is already a {kind} named {name}"
         ))),
@@ -438,11 +438,7 @@ fn create_view(st: &mut State, cv: &ast::CreateView) -> Result<Outcome> {
         query: Arc::new(*query),
         sql,
     };
-    // A view must compile against the current schema when it is created.
-    {
-        let mut c = Compiler::new(&st.catalog, &view.sql);
-        c.view_plan(&view)?;
-    }
+    // Like SQLite, a view is only parsed here; names resolve when it is used.
     let mut cat = st.catalog.edit();
     cat.views.insert(norm(&name), Arc::new(view));
     st.catalog = Arc::new(cat);
@@ -610,7 +606,8 @@ fn alter_table(st: &mut State, rt: &Runtime<'_>, at: &ast::AlterTable) -> Result
                     parts.col.affinity.apply(v)
                 }
             };
-            if parts.col.not_null && fill.is_null() {
+            let has_rows = st.tables.get(&key).is_some_and(|td| !td.rows.is_empty());
+            if parts.col.not_null && fill.is_null() && has_rows {
                 return Err(Error::sql(
                     "Cannot add a NOT NULL column with default value NULL",
                 ));

@@ -88,6 +88,20 @@ pub(crate) enum AggKind {
     GroupConcat,
 }
 
+impl AggKind {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            AggKind::CountStar | AggKind::Count => "count",
+            AggKind::Sum => "sum",
+            AggKind::Total => "total",
+            AggKind::Avg => "avg",
+            AggKind::Min => "min",
+            AggKind::Max => "max",
+            AggKind::GroupConcat => "group_concat",
+        }
+    }
+}
+
 pub(crate) enum Resolved {
     Scalar(ScalarFn),
     Agg(AggKind),

@@ -330,6 +330,10 @@ impl<'a> Compiler<'a> {
                 frame.add_source(table_source(def, alias));
                 let mut ex: ScopeSource = table_source(def, "excluded");
                 ex.table = None;
+                // `excluded.x` must be qualified; a bare name is the target table's column.
+                for c in &mut ex.cols {
+                    c.hidden = true;
+                }
                 frame.add_source(ex);
                 self.scopes.push(frame);
                 let r = (|| {
@@ -397,8 +401,8 @@ impl<'a> Compiler<'a> {
             let mut parts = Vec::new();
             split_and(w, &mut parts);
             for p in parts {
-                if super::expr::has_aggregate(p) {
-                    return Err(Error::sql("misuse of aggregate function in WHERE clause"));
+                if let Some(f) = super::expr::aggregate_in(p) {
+                    return Err(Error::sql(format!("misuse of aggregate function {f}()")));
                 }
                 filters.push(self.expr(p)?);
             }

@@ -58,16 +58,16 @@ fn hex_integer(s: &str) -> Result<Value> {
 
 /// Does an AST expression contain an aggregate call (not looking into subqueries)?
 pub(crate) fn has_aggregate(e: &ast::Expr) -> bool {
+    aggregate_in(e).is_some()
+}
+
+/// The name of the first aggregate call in an expression (not looking into subqueries).
+pub(crate) fn aggregate_in(e: &ast::Expr) -> Option<String> {
     use sqlparser::ast::Visit;
     use std::ops::ControlFlow;
-    struct V(bool);
+    struct V(Option<String>);
     impl ast::Visitor for V {
         type Break = ();
-        fn pre_visit_query(&mut self, _q: &ast::Query) -> ControlFlow<()> {
-            // Aggregates inside a subquery belong to the subquery; skipping its contents is
-            // done by breaking out and restarting below, so just mark nothing here.
-            ControlFlow::Continue(())
-        }
         fn pre_visit_expr(&mut self, e: &ast::Expr) -> ControlFlow<()> {
             if let ast::Expr::Function(f) = e {
                 let name = f.name.to_string().to_ascii_lowercase();
@@ -81,15 +81,14 @@ pub(crate) fn has_aggregate(e: &ast::Expr) -> bool {
                     _ => false,
                 };
                 if is_agg && f.over.is_none() {
-                    self.0 = true;
+                    self.0 = Some(name);
                     return ControlFlow::Break(());
                 }
             }
             ControlFlow::Continue(())
         }
     }
-    // Strip subqueries first so their aggregates do not count.
-    let mut v = V(false);
+    let mut v = V(None);
     let _ = strip_subqueries(e).visit(&mut v);
     v.0
 }
@@ -170,8 +169,16 @@ impl<'a> Compiler<'a> {
         Ok(match e {
             E::Identifier(id) => match self.resolve(None, &id.value)? {
                 Some(r) => r,
-                None if id.quote_style == Some('"') => (Expr::Lit(Value::text(&id.value)), none),
-                None => return Err(Error::NoSuchColumn(id.value.clone())),
+                None => {
+                    if let Some(r) = self.alias(&id.value)? {
+                        return Ok(r);
+                    }
+                    if id.quote_style == Some('"') {
+                        (Expr::Lit(Value::text(&id.value)), none)
+                    } else {
+                        return Err(Error::NoSuchColumn(id.value.clone()));
+                    }
+                }
             },
             E::CompoundIdentifier(parts) => {
                 let names: Vec<&str> = parts.iter().map(|p| p.value.as_str()).collect();
@@ -446,6 +453,37 @@ impl<'a> Compiler<'a> {
                 )));
             }
         })
+    }
+
+    /// A result-column alias of the SELECT being compiled.
+    fn alias(&self, name: &str) -> Result<Option<(Expr, Info)>> {
+        let Some(frame) = self.scopes.last() else {
+            return Ok(None);
+        };
+        let lname = name.to_ascii_lowercase();
+        let Some((_, e)) = frame.aliases.iter().find(|(a, _)| *a == lname) else {
+            return Ok(None);
+        };
+        let mut has_agg = false;
+        e.walk(&mut |x| has_agg |= matches!(x, Expr::Agg(_)));
+        if has_agg && (frame.in_where || frame.aggs.is_none() || frame.in_agg_args) {
+            let mut f = String::new();
+            e.walk(&mut |x| {
+                if let Expr::Agg(i) = x {
+                    if f.is_empty() {
+                        f = frame
+                            .aggs
+                            .as_ref()
+                            .and_then(|a| a.get(*i as usize))
+                            .map(|a| a.kind.name())
+                            .unwrap_or("aggregate")
+                            .to_string();
+                    }
+                }
+            });
+            return Err(Error::sql(format!("misuse of aggregate: {f}()")));
+        }
+        Ok(Some((e.clone(), Info::default())))
     }
 
     fn literal(&mut self, v: &ast::ValueWithSpan) -> Result<Expr> {

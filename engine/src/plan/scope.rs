@@ -43,6 +43,10 @@ pub(crate) struct ScopeFrame {
     pub aggs: Option<Vec<crate::plan::AggSpec>>,
     /// True while compiling an aggregate's arguments (nested aggregates are misuse).
     pub in_agg_args: bool,
+    /// Result-column aliases of this SELECT (lower-cased name, expression).
+    pub aliases: Vec<(String, crate::plan::Expr)>,
+    /// True while compiling WHERE (an alias of an aggregate is misuse there).
+    pub in_where: bool,
 }
 
 impl ScopeFrame {

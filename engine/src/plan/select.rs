@@ -512,6 +512,9 @@ impl<'a> Compiler<'a> {
         let plan = c.query(&view.query);
         self.leave();
         let plan = plan.map_err(|e| match e {
+            Error::NoSuchTable(t) if !t.starts_with("main.") => {
+                Error::NoSuchTable(format!("main.{t}"))
+            }
             Error::TooDeep => Error::sql(format!(
                 "view {} is circularly defined or nested too deeply",
                 view.name
@@ -679,30 +682,6 @@ impl<'a> Compiler<'a> {
                 }
             }
         }
-        for k in 0..n {
-            if let Some(ast::JoinConstraint::On(e)) = &constraints[k] {
-                let mut parts = Vec::new();
-                split_and(e, &mut parts);
-                for p in parts {
-                    let x = self.expr(p)?;
-                    if joins[k] == JoinKind::Left {
-                        left_on[k].push(x);
-                    } else {
-                        pool.push(x);
-                    }
-                }
-            }
-        }
-        if let Some(w) = &sel.selection {
-            let mut parts = Vec::new();
-            split_and(w, &mut parts);
-            for p in parts {
-                if super::expr::has_aggregate(p) {
-                    return Err(Error::sql("misuse of aggregate function in WHERE clause"));
-                }
-                pool.push(self.expr(p)?);
-            }
-        }
         // Aggregate query?
         let group_exprs: Vec<ast::Expr> = match &sel.group_by {
             ast::GroupByExpr::Expressions(v, mods) if mods.is_empty() => v.clone(),
@@ -788,6 +767,40 @@ impl<'a> Compiler<'a> {
                     self.star(last, si, false, &mut proj, &mut cols, &mut aliases);
                 }
                 _ => return Err(unsupported("select item")),
+            }
+        }
+        // Result-column aliases are visible to WHERE, HAVING and GROUP BY when no column
+        // of that name exists, as in SQLite.
+        self.scopes[last].aliases = aliases
+            .iter()
+            .zip(&proj)
+            .filter_map(|(a, e)| a.as_ref().map(|a| (a.to_ascii_lowercase(), e.clone())))
+            .collect();
+        for k in 0..n {
+            if let Some(ast::JoinConstraint::On(e)) = &constraints[k] {
+                let mut parts = Vec::new();
+                split_and(e, &mut parts);
+                for p in parts {
+                    let x = self.expr(p)?;
+                    if joins[k] == JoinKind::Left {
+                        left_on[k].push(x);
+                    } else {
+                        pool.push(x);
+                    }
+                }
+            }
+        }
+        if let Some(w) = &sel.selection {
+            let mut parts = Vec::new();
+            split_and(w, &mut parts);
+            for p in parts {
+                if let Some(f) = super::expr::aggregate_in(p) {
+                    return Err(Error::sql(format!("misuse of aggregate function {f}()")));
+                }
+                self.scopes[last].in_where = true;
+                let x = self.expr(p);
+                self.scopes[last].in_where = false;
+                pool.push(x?);
             }
         }
         // GROUP BY (aggregates not allowed; ordinals and aliases refer to the projection).
