@@ -11,7 +11,12 @@ use std::fmt::Write as _;
 
 use rusqlite::types::ValueRef;
 
-fn render(v: ValueRef<'_>, t: char) -> String {
+/// SQLite's own text for a REAL (what `sqlite3_column_text` returns).
+fn sqlite_text(db: &rusqlite::Connection, f: f64) -> String {
+    db.query_row("SELECT CAST(?1 AS TEXT)", [f], |r| r.get(0)).unwrap_or_default()
+}
+
+fn render(db: &rusqlite::Connection, v: ValueRef<'_>, t: char) -> String {
     match v {
         ValueRef::Null => "NULL".into(),
         ValueRef::Integer(i) => match t {
@@ -28,7 +33,7 @@ fn render(v: ValueRef<'_>, t: char) -> String {
                 }
             }
             'R' => real(f),
-            _ => reef_engine::format_real(f),
+            _ => sqlite_text(db, f),
         },
         ValueRef::Text(b) | ValueRef::Blob(b) => {
             let s = String::from_utf8_lossy(b).into_owned();
@@ -174,7 +179,7 @@ fn main() {
             while let Some(r) = q.next()? {
                 let mut row = Vec::new();
                 for c in 0..n {
-                    row.push(render(r.get_ref(c)?, types.get(c).copied().unwrap_or('T')));
+                    row.push(render(&db, r.get_ref(c)?, types.get(c).copied().unwrap_or('T')));
                 }
                 rows.push(row);
             }

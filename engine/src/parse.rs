@@ -100,6 +100,112 @@ fn parse_reindex(sql: &str) -> Option<Result<Parsed>> {
     Some(Ok(Parsed::Reindex(Some(name.to_string()))))
 }
 
+/// sqlparser's SQLite dialect disagrees with SQLite on a few precedences; rewrite the tree
+/// to SQLite's reading (parenthesized input is left alone, it is `Nested`):
+/// - unary operators bind tighter than any binary operator (sqlparser: `~` like binary `+`,
+///   `-` like `*`);
+/// - `||` binds tighter than `*`, `/`, `%` (sqlparser: the same level);
+/// - `IS` and `=`/`<>` are one left-associative level (sqlparser: `=` binds tighter).
+fn fix_precedence(stmt: &mut ast::Statement) {
+    use sqlparser::ast::{BinaryOperator as B, Expr, UnaryOperator as U, VisitMut, VisitorMut};
+    use std::ops::ControlFlow;
+    fn is_mul(op: &B) -> bool {
+        matches!(op, B::Multiply | B::Divide | B::Modulo)
+    }
+    fn push_down(u: U, e: Expr) -> Expr {
+        match e {
+            Expr::BinaryOp { left, op, right } if is_mul(&op) || op == B::StringConcat => {
+                Expr::BinaryOp {
+                    left: Box::new(push_down(u, *left)),
+                    op,
+                    right,
+                }
+            }
+            other => Expr::UnaryOp {
+                op: u,
+                expr: Box::new(other),
+            },
+        }
+    }
+    fn take(e: &mut Expr) -> Expr {
+        std::mem::replace(e, Expr::Value(ast::Value::Null.with_empty_span()))
+    }
+    struct F;
+    impl VisitorMut for F {
+        type Break = ();
+        fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            match e {
+                Expr::UnaryOp {
+                    op: u @ (U::BitwiseNot | U::Minus | U::Plus),
+                    expr,
+                } if matches!(expr.as_ref(), Expr::BinaryOp { op, .. } if is_mul(op) || *op == B::StringConcat) =>
+                {
+                    let u = *u;
+                    let inner = take(expr);
+                    *e = push_down(u, inner);
+                }
+                Expr::BinaryOp {
+                    left,
+                    op: B::StringConcat,
+                    right,
+                } if matches!(left.as_ref(), Expr::BinaryOp { op, .. } if is_mul(op)) => {
+                    if let Expr::BinaryOp {
+                        left: l2,
+                        op: op2,
+                        right: r2,
+                    } = take(left)
+                    {
+                        let r = take(right);
+                        *e = Expr::BinaryOp {
+                            left: l2,
+                            op: op2,
+                            right: Box::new(Expr::BinaryOp {
+                                left: r2,
+                                op: B::StringConcat,
+                                right: Box::new(r),
+                            }),
+                        };
+                    }
+                }
+                Expr::BinaryOp {
+                    left,
+                    op: op1 @ (B::Is | B::IsNot),
+                    right,
+                } if matches!(
+                    right.as_ref(),
+                    Expr::BinaryOp {
+                        op: B::Eq | B::NotEq,
+                        ..
+                    }
+                ) =>
+                {
+                    let op1 = op1.clone();
+                    if let Expr::BinaryOp {
+                        left: l2,
+                        op: op2,
+                        right: r2,
+                    } = take(right)
+                    {
+                        let l = take(left);
+                        *e = Expr::BinaryOp {
+                            left: Box::new(Expr::BinaryOp {
+                                left: Box::new(l),
+                                op: op1,
+                                right: l2,
+                            }),
+                            op: op2,
+                            right: r2,
+                        };
+                    }
+                }
+                _ => {}
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = stmt.visit(&mut F);
+}
+
 /// Parse SQL text into its statements.
 pub(crate) fn parse(sql: &str) -> Result<Vec<Parsed>> {
     if let Some(r) = parse_reindex(sql) {
@@ -112,7 +218,15 @@ pub(crate) fn parse(sql: &str) -> Result<Vec<Parsed>> {
         .map_err(|e| syntax_error(sql, e))?;
     Ok(stmts
         .into_iter()
-        .map(|s| Parsed::Stmt(Box::new(s)))
+        .map(|mut s| {
+            if sql.contains(['~', '-', '+'])
+                || sql.contains("||")
+                || sql.to_ascii_uppercase().contains(" IS ")
+            {
+                fix_precedence(&mut s);
+            }
+            Parsed::Stmt(Box::new(s))
+        })
         .collect())
 }
 
@@ -191,6 +305,58 @@ mod tests {
         assert!(parse("SELECT 'abc").is_err());
         let deep = format!("SELECT {}1{}", "(".repeat(5000), ")".repeat(5000));
         assert!(parse(&deep).is_err());
+    }
+
+    fn first_item(sql: &str) -> ast::Expr {
+        let p = parse(sql).unwrap();
+        let Parsed::Stmt(s) = &p[0] else {
+            panic!("not a statement")
+        };
+        let ast::Statement::Query(q) = s.as_ref() else {
+            panic!("not a query")
+        };
+        let ast::SetExpr::Select(sel) = q.body.as_ref() else {
+            panic!("not a select")
+        };
+        let ast::SelectItem::UnnamedExpr(e) = &sel.projection[0] else {
+            panic!("not an expr")
+        };
+        e.clone()
+    }
+
+    #[test]
+    fn precedence_follows_sqlite() {
+        use ast::BinaryOperator as B;
+        // ~a * b % c is ((~a) * b) % c
+        assert!(matches!(
+            first_item("SELECT ~a * b % c"),
+            ast::Expr::BinaryOp { op: B::Modulo, .. }
+        ));
+        // 2 * 3 || 4 is 2 * (3 || 4)
+        assert!(matches!(
+            first_item("SELECT 2 * 3 || 4"),
+            ast::Expr::BinaryOp {
+                op: B::Multiply,
+                ..
+            }
+        ));
+        // 1 IS 1 = 1 is (1 IS 1) = 1
+        assert!(matches!(
+            first_item("SELECT 1 IS 1 = 1"),
+            ast::Expr::BinaryOp { op: B::Eq, .. }
+        ));
+        // Parentheses are kept.
+        assert!(matches!(
+            first_item("SELECT ~(a * b)"),
+            ast::Expr::UnaryOp { .. }
+        ));
+        // The rendering re-parses to the same tree.
+        let e = first_item("SELECT 2 * 3 || 4");
+        assert_eq!(first_item(&format!("SELECT {e}")), e_without_spans(&e));
+    }
+
+    fn e_without_spans(e: &ast::Expr) -> ast::Expr {
+        first_item(&format!("SELECT {e}"))
     }
 
     #[test]

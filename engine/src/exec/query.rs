@@ -162,6 +162,8 @@ fn cmp_terms(a: &[Value], b: &[Value], order: &[OrderTerm], ncols: usize) -> std
 type Sink<'s> = dyn FnMut(Vec<Value>) -> Result<bool> + 's;
 
 struct Group {
+    /// GROUP BY values of the group's first row.
+    key: Vec<Value>,
     accs: Vec<Acc>,
     seen: Vec<Option<BTreeSet<Vec<u8>>>>,
     rows: Option<Vec<RowBuf>>,
@@ -382,7 +384,8 @@ impl<'a> Reader<'a> {
         let gcolls: Vec<Collation> = agg.group_by.iter().map(|(_, c)| *c).collect();
         let mut index: BTreeMap<Vec<u8>, usize> = BTreeMap::new();
         let mut groups: Vec<Group> = Vec::new();
-        let new_group = || Group {
+        let new_group = |key: Vec<Value>| Group {
+            key,
             accs: agg.aggs.iter().map(|a| Acc::new(a.kind)).collect(),
             seen: agg
                 .aggs
@@ -409,7 +412,7 @@ impl<'a> Reader<'a> {
                 let gi = match index.get(&k) {
                     Some(i) => *i,
                     None => {
-                        groups.push(new_group());
+                        groups.push(new_group(gkey.clone()));
                         index.insert(k, groups.len() - 1);
                         groups.len() - 1
                     }
@@ -441,7 +444,7 @@ impl<'a> Reader<'a> {
             })?;
         }
         if groups.is_empty() && agg.group_by.is_empty() {
-            groups.push(new_group());
+            groups.push(new_group(Vec::new()));
             index.insert(Vec::new(), 0);
         }
         let null_rows: Vec<RowBuf> = sp.sources.iter().map(|s| RowBuf::new(s.ncols)).collect();
@@ -452,6 +455,7 @@ impl<'a> Reader<'a> {
             for (ai, spec) in agg.aggs.iter().enumerate() {
                 frame.aggs.push(g.accs[ai].finish(spec.kind)?);
             }
+            frame.aggs.append(&mut g.key);
             if let Some(h) = &agg.having {
                 if self.truth(h, &frame)? != Some(true) {
                     continue;

@@ -350,8 +350,15 @@ impl<'a> Compiler<'a> {
                     None => (None, Info::default()),
                 };
                 let mut whens = Vec::with_capacity(conditions.len());
+                let mut cmp = Vec::with_capacity(conditions.len());
                 for cw in conditions {
-                    whens.push((self.expr(&cw.condition)?, self.expr(&cw.result)?));
+                    let (w, wi) = self.expr_info(&cw.condition)?;
+                    // `CASE x WHEN y` compares like `x = y`.
+                    cmp.push((
+                        comparison_coercion(binfo.affinity, wi.affinity),
+                        cmp_collation(&binfo, &wi),
+                    ));
+                    whens.push((w, self.expr(&cw.result)?));
                 }
                 let else_ = match else_result {
                     Some(x) => Some(Box::new(self.expr(x)?)),
@@ -362,7 +369,7 @@ impl<'a> Compiler<'a> {
                         base,
                         whens,
                         else_,
-                        coll: binfo.coll.unwrap_or_default(),
+                        cmp,
                     },
                     none,
                 )
@@ -425,6 +432,9 @@ impl<'a> Compiler<'a> {
                 substring_for,
                 ..
             } => {
+                if substring_from.is_none() {
+                    return Err(Error::sql("wrong number of arguments to function substr()"));
+                }
                 let mut args = vec![self.expr(expr)?];
                 args.push(match substring_from {
                     Some(x) => self.expr(x)?,
@@ -631,7 +641,9 @@ impl<'a> Compiler<'a> {
                     if !xi.explicit_coll && ii.explicit_coll {
                         coll = ii.coll.unwrap_or_default();
                     }
-                    list.push((ie, comparison_coercion(xi.affinity, ii.affinity)));
+                    // An IN list compares with the left operand's affinity only.
+                    let _ = ii.affinity;
+                    list.push((ie, comparison_coercion(xi.affinity, None)));
                 }
                 Ok((
                     Expr::InList {

@@ -127,7 +127,8 @@ pub(crate) enum Expr {
         base: Option<Box<Expr>>,
         whens: Vec<(Expr, Expr)>,
         else_: Option<Box<Expr>>,
-        coll: Collation,
+        /// With a base: per WHEN, the comparison's affinity conversion and collation.
+        cmp: Vec<(Coerce, Collation)>,
     },
     Cast(Box<Expr>, Affinity),
     Like {
@@ -160,6 +161,73 @@ impl Expr {
             _ => {}
         });
         m
+    }
+
+    /// Replace subtrees, top-down: where `f` returns a replacement the node is swapped and
+    /// not descended into.
+    pub(crate) fn replace(&mut self, f: &mut dyn FnMut(&Expr) -> Option<Expr>) {
+        if let Some(r) = f(self) {
+            *self = r;
+            return;
+        }
+        match self {
+            Expr::Lit(_)
+            | Expr::Param(_)
+            | Expr::Col { .. }
+            | Expr::Agg(_)
+            | Expr::Raise(..)
+            | Expr::Exists { .. }
+            | Expr::Scalar(_) => {}
+            Expr::Unary(_, a)
+            | Expr::IsNull(a, _)
+            | Expr::Truth(a, ..)
+            | Expr::Cast(a, _)
+            | Expr::InSub { e: a, .. } => a.replace(f),
+            Expr::Binary(_, a, b)
+            | Expr::And(a, b)
+            | Expr::Or(a, b)
+            | Expr::Cmp { l: a, r: b, .. } => {
+                a.replace(f);
+                b.replace(f);
+            }
+            Expr::Between { e, lo, hi, .. } => {
+                e.replace(f);
+                lo.replace(f);
+                hi.replace(f);
+            }
+            Expr::InList { e, list, .. } => {
+                e.replace(f);
+                for (x, _) in list {
+                    x.replace(f);
+                }
+            }
+            Expr::Case {
+                base, whens, else_, ..
+            } => {
+                if let Some(b) = base {
+                    b.replace(f);
+                }
+                for (w, t) in whens {
+                    w.replace(f);
+                    t.replace(f);
+                }
+                if let Some(e) = else_ {
+                    e.replace(f);
+                }
+            }
+            Expr::Like { e, pat, esc, .. } => {
+                e.replace(f);
+                pat.replace(f);
+                if let Some(x) = esc {
+                    x.replace(f);
+                }
+            }
+            Expr::Func(_, args) => {
+                for a in args {
+                    a.replace(f);
+                }
+            }
+        }
     }
 
     /// Visit this node and every child expression (not into subquery plans).

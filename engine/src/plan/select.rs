@@ -572,7 +572,7 @@ impl<'a> Compiler<'a> {
         plan.offset = o;
         if plan.limit.is_some() {
             if let QueryBody::Select(sp) = &mut plan.body {
-                try_index_order(sp, &plan.order, &mut plan.presorted);
+                self.try_index_order(sp, &plan.order, &mut plan.presorted);
             }
         }
         Ok(plan)
@@ -861,7 +861,7 @@ impl<'a> Compiler<'a> {
             self.scopes[last].aggs = saved;
             r?;
         }
-        let having = match &sel.having {
+        let mut having = match &sel.having {
             Some(h) => Some(self.expr(h)?),
             None => None,
         };
@@ -917,6 +917,22 @@ impl<'a> Compiler<'a> {
         let aggs = self.scopes[last].aggs.take();
         let agg = match aggs {
             Some(aggs) => {
+                // An expression equal to a GROUP BY term reads the group's key, which (as in
+                // SQLite) is the value from the group's first row.
+                let keys: Vec<String> = group_by.iter().map(|(e, _)| format!("{e:?}")).collect();
+                let base = aggs.len();
+                for e in proj
+                    .iter_mut()
+                    .chain(extra.iter_mut())
+                    .chain(having.iter_mut())
+                {
+                    e.replace(&mut |x| {
+                        let d = format!("{x:?}");
+                        keys.iter()
+                            .position(|k| *k == d)
+                            .map(|i| Expr::Agg((base + i) as u16))
+                    });
+                }
                 let mut keeps_rows = false;
                 for e in proj.iter().chain(extra.iter()).chain(having.iter()) {
                     if e.source_mask() != 0 {
@@ -1033,6 +1049,56 @@ impl<'a> Compiler<'a> {
                 collation: Some(c.coll),
             });
             aliases.push(None);
+        }
+    }
+
+    /// With a LIMIT, a full scan that could instead walk an index in ORDER BY order is
+    /// switched to that index, so the query stops after LIMIT rows instead of sorting all.
+    fn try_index_order(&self, sp: &mut SelectPlan, order: &[OrderTerm], presorted: &mut bool) {
+        if *presorted || order.is_empty() || sp.agg.is_some() || sp.distinct {
+            return;
+        }
+        let cols: Option<Vec<u16>> = order
+            .iter()
+            .map(|t| term_column(t, &sp.proj, &sp.extra))
+            .collect();
+        let Some(cols) = cols else { return };
+        let desc = order[0].desc;
+        if order
+            .iter()
+            .any(|t| t.desc != desc || t.nulls_first == t.desc)
+        {
+            return;
+        }
+        let Some(s0) = sp.sources.first_mut() else {
+            return;
+        };
+        if !matches!(s0.access, Access::Scan { .. }) {
+            return;
+        }
+        let SourceKind::Table { key, .. } = &s0.kind else {
+            return;
+        };
+        for ix in self.cat.indexes_of(key) {
+            if cols.len() > ix.columns.len() {
+                continue;
+            }
+            let matches =
+                cols.iter().zip(&ix.columns).zip(order).all(|((c, ic), t)| {
+                    ic.column as u16 == *c && !ic.desc && ic.collation == t.coll
+                });
+            if matches {
+                s0.access = Access::Index {
+                    index: ix.clone(),
+                    key: norm(&ix.name),
+                    eq: vec![],
+                    lo: None,
+                    hi: None,
+                    reverse: desc,
+                };
+                *presorted = true;
+                return;
+            }
         }
     }
 
@@ -1412,22 +1478,6 @@ fn order_from_access(
         }
         _ => false,
     }
-}
-
-/// With a LIMIT, a full scan that could instead walk an index in ORDER BY order is switched
-/// to that index so the query can stop after LIMIT rows instead of sorting everything.
-fn try_index_order(sp: &mut SelectPlan, order: &[OrderTerm], presorted: &mut bool) {
-    if *presorted || order.is_empty() || sp.agg.is_some() || sp.distinct {
-        return;
-    }
-    let Some(s0) = sp.sources.first_mut() else {
-        return;
-    };
-    if !matches!(s0.access, Access::Scan { .. }) {
-        return;
-    }
-    let _ = s0;
-    let _ = order;
 }
 
 /// Wrap a query so an outer ORDER BY / LIMIT applies after its own.
