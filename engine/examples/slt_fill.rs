@@ -13,7 +13,8 @@ use rusqlite::types::ValueRef;
 
 /// SQLite's own text for a REAL (what `sqlite3_column_text` returns).
 fn sqlite_text(db: &rusqlite::Connection, f: f64) -> String {
-    db.query_row("SELECT CAST(?1 AS TEXT)", [f], |r| r.get(0)).unwrap_or_default()
+    db.query_row("SELECT CAST(?1 AS TEXT)", [f], |r| r.get(0))
+        .unwrap_or_default()
 }
 
 fn render(db: &rusqlite::Connection, v: ValueRef<'_>, t: char) -> String {
@@ -179,7 +180,11 @@ fn main() {
             while let Some(r) = q.next()? {
                 let mut row = Vec::new();
                 for c in 0..n {
-                    row.push(render(&db, r.get_ref(c)?, types.get(c).copied().unwrap_or('T')));
+                    row.push(render(
+                        &db,
+                        r.get_ref(c)?,
+                        types.get(c).copied().unwrap_or('T'),
+                    ));
                 }
                 rows.push(row);
             }

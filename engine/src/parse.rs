@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 
 /// Deepest expression / query nesting the parser accepts; deeper input is an error, not a
 /// stack overflow (the compiler and executor recurse no deeper than the AST).
-pub(crate) const MAX_DEPTH: usize = 100;
+pub(crate) const MAX_DEPTH: usize = 250;
 
 #[derive(Debug, Clone)]
 pub(crate) enum Parsed {

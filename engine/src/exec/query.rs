@@ -188,6 +188,18 @@ impl<'a> Reader<'a> {
         parent: Option<&Frame<'_>>,
         sink: &mut Sink<'_>,
     ) -> Result<()> {
+        // Subqueries and views nest through here; see `Compiler::query`.
+        stacker::maybe_grow(128 * 1024, 4 << 20, || {
+            self.run_query_impl(plan, parent, sink)
+        })
+    }
+
+    fn run_query_impl(
+        &self,
+        plan: &QueryPlan,
+        parent: Option<&Frame<'_>>,
+        sink: &mut Sink<'_>,
+    ) -> Result<()> {
         let empty = Frame::new(parent);
         let limit = self
             .limit_value(&plan.limit, &empty, "LIMIT")?

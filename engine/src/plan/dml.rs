@@ -401,9 +401,6 @@ impl<'a> Compiler<'a> {
             let mut parts = Vec::new();
             split_and(w, &mut parts);
             for p in parts {
-                if let Some(f) = super::expr::aggregate_in(p) {
-                    return Err(Error::sql(format!("misuse of aggregate function {f}()")));
-                }
                 filters.push(self.expr(p)?);
             }
         }

@@ -56,70 +56,6 @@ fn hex_integer(s: &str) -> Result<Value> {
         .map_err(|_| Error::Syntax(format!("unrecognized token: \"0x{s}\"")))
 }
 
-/// Does an AST expression contain an aggregate call (not looking into subqueries)?
-pub(crate) fn has_aggregate(e: &ast::Expr) -> bool {
-    aggregate_in(e).is_some()
-}
-
-/// The name of the first aggregate call in an expression (not looking into subqueries).
-pub(crate) fn aggregate_in(e: &ast::Expr) -> Option<String> {
-    use sqlparser::ast::Visit;
-    use std::ops::ControlFlow;
-    struct V(Option<String>);
-    impl ast::Visitor for V {
-        type Break = ();
-        fn pre_visit_expr(&mut self, e: &ast::Expr) -> ControlFlow<()> {
-            if let ast::Expr::Function(f) = e {
-                let name = f.name.to_string().to_ascii_lowercase();
-                let nargs = match &f.args {
-                    ast::FunctionArguments::List(l) => l.args.len(),
-                    _ => 0,
-                };
-                let is_agg = match name.as_str() {
-                    "count" | "sum" | "total" | "avg" | "group_concat" | "string_agg" => true,
-                    "min" | "max" => nargs == 1,
-                    _ => false,
-                };
-                if is_agg && f.over.is_none() {
-                    self.0 = Some(name);
-                    return ControlFlow::Break(());
-                }
-            }
-            ControlFlow::Continue(())
-        }
-    }
-    let mut v = V(None);
-    let _ = strip_subqueries(e).visit(&mut v);
-    v.0
-}
-
-/// A copy of the expression with every subquery replaced by NULL.
-fn strip_subqueries(e: &ast::Expr) -> ast::Expr {
-    use sqlparser::ast::VisitMut;
-    use std::ops::ControlFlow;
-    struct S;
-    impl ast::VisitorMut for S {
-        type Break = ();
-        fn post_visit_expr(&mut self, e: &mut ast::Expr) -> ControlFlow<()> {
-            if matches!(
-                e,
-                ast::Expr::Subquery(_)
-                    | ast::Expr::Exists { .. }
-                    | ast::Expr::In {
-                        target: ast::InTarget::Subquery(_),
-                        ..
-                    }
-            ) {
-                *e = ast::Expr::Value(ast::Value::Null.with_empty_span());
-            }
-            ControlFlow::Continue(())
-        }
-    }
-    let mut c = e.clone();
-    let _ = c.visit(&mut S);
-    c
-}
-
 impl<'a> Compiler<'a> {
     pub(crate) fn expr(&mut self, e: &ast::Expr) -> Result<Expr> {
         Ok(self.expr_info(e)?.0)
@@ -156,9 +92,9 @@ impl<'a> Compiler<'a> {
 
     pub(crate) fn expr_info(&mut self, e: &ast::Expr) -> Result<(Expr, Info)> {
         use ast::Expr as E;
-        self.enter()?;
-        let r = self.expr_inner(e);
-        self.leave();
+        self.enter_expr()?;
+        let r = stacker::maybe_grow(64 * 1024, 2 << 20, || self.expr_inner(e));
+        self.leave_expr();
         let _ = E::Value;
         r
     }
@@ -471,27 +407,13 @@ impl<'a> Compiler<'a> {
             return Ok(None);
         };
         let lname = name.to_ascii_lowercase();
-        let Some((_, e)) = frame.aliases.iter().find(|(a, _)| *a == lname) else {
+        let Some((_, e, agg)) = frame.aliases.iter().find(|(a, _, _)| *a == lname) else {
             return Ok(None);
         };
-        let mut has_agg = false;
-        e.walk(&mut |x| has_agg |= matches!(x, Expr::Agg(_)));
-        if has_agg && (frame.in_where || frame.aggs.is_none() || frame.in_agg_args) {
-            let mut f = String::new();
-            e.walk(&mut |x| {
-                if let Expr::Agg(i) = x {
-                    if f.is_empty() {
-                        f = frame
-                            .aggs
-                            .as_ref()
-                            .and_then(|a| a.get(*i as usize))
-                            .map(|a| a.kind.name())
-                            .unwrap_or("aggregate")
-                            .to_string();
-                    }
-                }
-            });
-            return Err(Error::sql(format!("misuse of aggregate: {f}()")));
+        if let Some(f) = agg {
+            if frame.in_where || frame.aggs.is_none() || frame.in_agg_args {
+                return Err(Error::sql(format!("misuse of aggregate: {f}()")));
+            }
         }
         Ok(Some((e.clone(), Info::default())))
     }

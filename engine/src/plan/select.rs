@@ -121,6 +121,12 @@ fn derived_scope(name: &str, plan: &QueryPlan, columns: &[String]) -> ScopeSourc
 
 impl<'a> Compiler<'a> {
     pub(crate) fn query(&mut self, q: &ast::Query) -> Result<QueryPlan> {
+        // Nested queries, views and CTEs recurse through here; grow the stack rather than
+        // overflow it (depth itself is bounded by `enter`).
+        stacker::maybe_grow(128 * 1024, 4 << 20, || self.query_impl(q))
+    }
+
+    fn query_impl(&mut self, q: &ast::Query) -> Result<QueryPlan> {
         if q.fetch.is_some()
             || !q.locks.is_empty()
             || q.for_clause.is_some()
@@ -506,9 +512,21 @@ impl<'a> Compiler<'a> {
 
     /// A view's query, compiled on its own (a view cannot see the query that uses it).
     pub(crate) fn view_plan(&mut self, view: &crate::catalog::ViewDef) -> Result<Arc<SubPlan>> {
+        if self
+            .views
+            .iter()
+            .any(|v| v.eq_ignore_ascii_case(&view.name))
+        {
+            return Err(Error::sql(format!(
+                "view {} is circularly defined",
+                view.name
+            )));
+        }
         self.enter()?;
         let mut c = Compiler::new(self.cat, &view.sql);
         c.nesting = self.nesting;
+        c.views = self.views.clone();
+        c.views.push(view.name.clone());
         let plan = c.query(&view.query);
         self.leave();
         let plan = plan.map_err(|e| match e {
@@ -687,19 +705,9 @@ impl<'a> Compiler<'a> {
             ast::GroupByExpr::Expressions(v, mods) if mods.is_empty() => v.clone(),
             _ => return Err(unsupported("GROUP BY modifiers")),
         };
-        let proj_has_agg = sel.projection.iter().any(|it| match it {
-            ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. } => {
-                super::expr::has_aggregate(e)
-            }
-            _ => false,
-        });
-        let is_agg = !group_exprs.is_empty()
-            || sel.having.is_some()
-            || proj_has_agg
-            || order.iter().any(|o| super::expr::has_aggregate(&o.expr));
-        if is_agg {
-            self.scopes[last].aggs = Some(Vec::new());
-        }
+        // Aggregates are collected while compiling the projection, HAVING and ORDER BY; the
+        // query is an aggregate query if any appear, or it has GROUP BY / HAVING.
+        self.scopes[last].aggs = Some(Vec::new());
         // Projection.
         let mut proj = Vec::new();
         let mut cols = Vec::new();
@@ -771,11 +779,26 @@ impl<'a> Compiler<'a> {
         }
         // Result-column aliases are visible to WHERE, HAVING and GROUP BY when no column
         // of that name exists, as in SQLite.
-        self.scopes[last].aliases = aliases
+        let alias_list: Vec<(String, Expr, Option<&'static str>)> = aliases
             .iter()
             .zip(&proj)
-            .filter_map(|(a, e)| a.as_ref().map(|a| (a.to_ascii_lowercase(), e.clone())))
+            .filter_map(|(a, e)| {
+                a.as_ref().map(|a| {
+                    let mut agg = None;
+                    e.walk(&mut |x| {
+                        if let (Expr::Agg(i), None) = (x, agg) {
+                            agg = self.scopes[last]
+                                .aggs
+                                .as_ref()
+                                .and_then(|v| v.get(*i as usize))
+                                .map(|s| s.kind.name());
+                        }
+                    });
+                    (a.to_ascii_lowercase(), e.clone(), agg)
+                })
+            })
             .collect();
+        self.scopes[last].aliases = alias_list;
         for k in 0..n {
             if let Some(ast::JoinConstraint::On(e)) = &constraints[k] {
                 let mut parts = Vec::new();
@@ -793,15 +816,13 @@ impl<'a> Compiler<'a> {
         if let Some(w) = &sel.selection {
             let mut parts = Vec::new();
             split_and(w, &mut parts);
-            for p in parts {
-                if let Some(f) = super::expr::aggregate_in(p) {
-                    return Err(Error::sql(format!("misuse of aggregate function {f}()")));
-                }
-                self.scopes[last].in_where = true;
-                let x = self.expr(p);
-                self.scopes[last].in_where = false;
-                pool.push(x?);
-            }
+            // No aggregates in WHERE: compiling one there is "misuse of aggregate".
+            let saved = self.scopes[last].aggs.take();
+            self.scopes[last].in_where = true;
+            let r: Result<Vec<Expr>> = parts.iter().map(|p| self.expr(p)).collect();
+            self.scopes[last].in_where = false;
+            self.scopes[last].aggs = saved;
+            pool.extend(r?);
         }
         // GROUP BY (aggregates not allowed; ordinals and aliases refer to the projection).
         let mut group_by = Vec::new();
@@ -914,12 +935,25 @@ impl<'a> Compiler<'a> {
                 coll: info.coll.unwrap_or_default(),
             });
         }
-        let aggs = self.scopes[last].aggs.take();
+        let aggs = self.scopes[last]
+            .aggs
+            .take()
+            .filter(|a| !a.is_empty() || !group_by.is_empty() || having.is_some());
         let agg = match aggs {
             Some(aggs) => {
                 // An expression equal to a GROUP BY term reads the group's key, which (as in
                 // SQLite) is the value from the group's first row.
-                let keys: Vec<String> = group_by.iter().map(|(e, _)| format!("{e:?}")).collect();
+                // Compared structurally through their Debug text; subqueries are never keys.
+                let keys: Vec<String> = group_by
+                    .iter()
+                    .map(|(e, _)| {
+                        if has_sub(e) {
+                            String::new()
+                        } else {
+                            format!("{e:?}")
+                        }
+                    })
+                    .collect();
                 let base = aggs.len();
                 for e in proj
                     .iter_mut()
@@ -927,6 +961,9 @@ impl<'a> Compiler<'a> {
                     .chain(having.iter_mut())
                 {
                     e.replace(&mut |x| {
+                        if has_sub(x) {
+                            return None;
+                        }
                         let d = format!("{x:?}");
                         keys.iter()
                             .position(|k| *k == d)
@@ -1216,6 +1253,17 @@ impl<'a> Compiler<'a> {
         }
         Ok(best.1)
     }
+}
+
+fn has_sub(e: &Expr) -> bool {
+    let mut found = false;
+    e.walk(&mut |x| {
+        found |= matches!(
+            x,
+            Expr::InSub { .. } | Expr::Exists { .. } | Expr::Scalar(_)
+        )
+    });
+    found
 }
 
 fn join_kind(op: &ast::JoinOperator) -> Result<(JoinKind, Option<ast::JoinConstraint>)> {
