@@ -15,7 +15,7 @@ use crate::cache::PlanCache;
 use crate::digest::{digest, StateDigest};
 use crate::error::{Error, Result};
 use crate::exec::write::{self, Outcome};
-use crate::exec::{bind, ddl, Limits, Runtime};
+use crate::exec::{self, ddl, Limits, Runtime};
 use crate::func::FnEnv;
 use crate::plan::{Compiled, CompiledStmt};
 use crate::result::{BatchResult, ExecResult, Rows, StatementResult};
@@ -76,16 +76,18 @@ pub struct Engine {
     cache: PlanCache,
 }
 
-fn decl_type_json(t: &str) -> String {
-    t.to_ascii_lowercase()
-}
-
 pub(crate) fn rows_of(o: Outcome) -> Rows {
-    let cols = o.columns.unwrap_or_default();
-    Rows {
-        columns: cols.iter().map(|c| c.name.clone()).collect(),
-        types: cols.iter().map(|c| decl_type_json(&c.decl_type)).collect(),
-        values: o.rows,
+    match o.columns {
+        Some(h) => Rows {
+            columns: h.names,
+            types: h.types,
+            values: o.rows,
+        },
+        None => Rows {
+            columns: Arc::from(Vec::new()),
+            types: Arc::from(Vec::new()),
+            values: o.rows,
+        },
     }
 }
 
@@ -218,15 +220,20 @@ impl Engine {
                 limit: self.config.max_statement_bytes,
             });
         }
-        let parsed = self.cache.parsed(sql)?;
         let mut last = StatementResult::Exec(ExecResult {
             last_insert_id: env.last_insert_rowid.get(),
             rows_affected: 0,
             returning: None,
         });
-        for i in 0..parsed.len() {
-            let c = self.cache.compiled(sql, i, &self.state.catalog)?;
+        let mut i = 0;
+        loop {
+            let (c, n) = self.cache.get(sql, i, &self.state.catalog)?;
+            let Some(c) = c else { break };
             last = self.exec(&c, sql, params, env, explicit, batch_txn)?;
+            i += 1;
+            if i >= n {
+                break;
+            }
         }
         Ok(last)
     }
@@ -272,22 +279,47 @@ impl Engine {
             }
             _ => {}
         }
-        let bound = bind(&c.params, params)?;
+        let mut store = Vec::new();
+        let bound = exec::params(&c.params, params, &mut store)?;
         let rt = Runtime::new(env, self.config.limits());
         let outcome = if c.read_only {
-            write::read(&self.state, &rt, &c.stmt, &bound, None)?
+            write::read(&self.state, &rt, &c.stmt, bound, None)?
         } else {
-            let savepoint = self.state.clone();
-            let r = match &c.stmt {
-                CompiledStmt::Direct(s) => ddl::execute(&mut self.state, &rt, s, sql),
-                CompiledStmt::Reindex(n) => ddl::reindex(&self.state, n),
-                other => write::run(&mut self.state, &rt, other, &bound, None),
-            };
-            match r {
-                Ok(o) => o,
-                Err(e) => {
-                    self.state = savepoint;
-                    return Err(e);
+            match &c.stmt {
+                // Schema changes are rare: a savepoint is a clone of the whole state.
+                CompiledStmt::Direct(_) | CompiledStmt::Reindex(_) => {
+                    let savepoint = self.state.clone();
+                    let r = match &c.stmt {
+                        CompiledStmt::Direct(s) => ddl::execute(&mut self.state, &rt, s, sql),
+                        CompiledStmt::Reindex(n) => ddl::reindex(&self.state, n),
+                        _ => unreachable!("matched above"),
+                    };
+                    match r {
+                        Ok(o) => o,
+                        Err(e) => {
+                            self.state = savepoint;
+                            return Err(e);
+                        }
+                    }
+                }
+                // Row changes are undone from the statement's undo log, so a statement never
+                // copies the maps it writes to just in case it fails.
+                other => {
+                    let max = self.config.max_result_rows;
+                    let r = write::run(&mut self.state, &rt, other, bound, None).and_then(|o| {
+                        if o.rows.len() > max {
+                            Err(Error::TooManyRows { limit: max })
+                        } else {
+                            Ok(o)
+                        }
+                    });
+                    match r {
+                        Ok(o) => o,
+                        Err(e) => {
+                            write::rollback(&mut self.state, rt.undo.take());
+                            return Err(e);
+                        }
+                    }
                 }
             }
         };

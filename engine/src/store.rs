@@ -18,12 +18,66 @@ use std::sync::{Arc, OnceLock};
 
 use imbl::OrdMap;
 
-/// A stored key: short keys (every rowid, most index keys) live inline so cloning one during
+/// A key type a delta map can hold: ordered exactly as its byte encoding.
+pub trait StoreKey: Ord + Clone + Borrow<[u8]> + fmt::Debug + Send + Sync + 'static {
+    /// The key for these bytes, if this key type can hold them.
+    fn from_bytes(bytes: &[u8]) -> Option<Self>;
+    /// A key for a lookup, only when it is free to build (no allocation).
+    fn probe(bytes: &[u8]) -> Option<Self> {
+        Self::from_bytes(bytes)
+    }
+    fn as_bytes(&self) -> &[u8];
+}
+
+/// A rowid key: the 8-byte big-endian, sign-flipped encoding. Compared as an integer, it is
+/// what most lookups and all row inserts search by.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RowKey([u8; 8]);
+
+impl RowKey {
+    #[inline]
+    fn num(&self) -> u64 {
+        u64::from_be_bytes(self.0)
+    }
+}
+
+impl PartialOrd for RowKey {
+    fn partial_cmp(&self, o: &RowKey) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for RowKey {
+    #[inline]
+    fn cmp(&self, o: &RowKey) -> Ordering {
+        self.num().cmp(&o.num())
+    }
+}
+impl Borrow<[u8]> for RowKey {
+    fn borrow(&self) -> &[u8] {
+        &self.0
+    }
+}
+impl fmt::Debug for RowKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RowKey({:02x?})", self.0)
+    }
+}
+impl StoreKey for RowKey {
+    #[inline]
+    fn from_bytes(bytes: &[u8]) -> Option<RowKey> {
+        bytes.try_into().ok().map(RowKey)
+    }
+    fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// A general key: short keys (most index keys) live inline so cloning one during
 /// structural sharing is a copy, not an allocation or atomic increment.
 #[derive(Clone)]
 pub struct Key(KeyRepr);
 
-const INLINE: usize = 30;
+const INLINE: usize = 22;
 
 #[derive(Clone)]
 enum KeyRepr {
@@ -67,6 +121,7 @@ impl PartialOrd for Key {
     }
 }
 impl Ord for Key {
+    #[inline]
     fn cmp(&self, o: &Key) -> Ordering {
         self.as_bytes().cmp(o.as_bytes())
     }
@@ -74,6 +129,18 @@ impl Ord for Key {
 impl fmt::Debug for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Key({:02x?})", self.as_bytes())
+    }
+}
+impl StoreKey for Key {
+    fn from_bytes(bytes: &[u8]) -> Option<Key> {
+        Some(Key::new(bytes))
+    }
+    #[inline]
+    fn probe(bytes: &[u8]) -> Option<Key> {
+        (bytes.len() <= INLINE).then(|| Key::new(bytes))
+    }
+    fn as_bytes(&self) -> &[u8] {
+        Key::as_bytes(self)
     }
 }
 
@@ -124,17 +191,32 @@ impl BaseLayer for EmptyBase {
     }
 }
 
+/// How to undo one delta change (statement rollback without copying the store).
+#[derive(Debug)]
+pub struct Undo<K> {
+    key: K,
+    /// The delta's previous entry for the key (None: there was none).
+    prev: Option<Slot>,
+    /// Change in the live-entry count to reverse.
+    len_delta: i64,
+}
+
 /// A table's rows or an index's entries: base layer plus delta.
 #[derive(Clone)]
-pub struct Layered {
+pub struct Layered<K: StoreKey = Key> {
     base: Arc<dyn BaseLayer>,
     /// True when `base` is known to be empty, so scans skip the merge entirely.
     base_empty: bool,
-    delta: OrdMap<Key, Slot>,
+    delta: OrdMap<K, Slot>,
     len: u64,
 }
 
-impl fmt::Debug for Layered {
+/// A table's rows, keyed by rowid.
+pub type RowStore = Layered<RowKey>;
+/// An index's entries, keyed by (index key ++ rowid).
+pub type IndexStore = Layered<Key>;
+
+impl<K: StoreKey> fmt::Debug for Layered<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Layered")
             .field("base", &self.base)
@@ -144,14 +226,14 @@ impl fmt::Debug for Layered {
     }
 }
 
-impl Default for Layered {
+impl<K: StoreKey> Default for Layered<K> {
     fn default() -> Self {
         Layered::new()
     }
 }
 
-impl Layered {
-    pub fn new() -> Layered {
+impl<K: StoreKey> Layered<K> {
+    pub fn new() -> Layered<K> {
         Layered {
             base: Arc::new(EmptyBase),
             base_empty: true,
@@ -161,7 +243,7 @@ impl Layered {
     }
 
     /// A store over `base` with an empty delta (how a snapshot is installed).
-    pub fn with_base(base: Arc<dyn BaseLayer>) -> Layered {
+    pub fn with_base(base: Arc<dyn BaseLayer>) -> Layered<K> {
         let len = base.len();
         Layered {
             base_empty: len == 0,
@@ -176,7 +258,7 @@ impl Layered {
     }
 
     /// The delta's entries, tombstones included (what a snapshot build merges down).
-    pub fn delta(&self) -> &OrdMap<Key, Slot> {
+    pub fn delta(&self) -> &OrdMap<K, Slot> {
         &self.delta
     }
 
@@ -189,8 +271,18 @@ impl Layered {
         self.len == 0
     }
 
+    #[inline]
+    fn delta_get(&self, key: &[u8]) -> Option<&Slot> {
+        // Search with a `K` so comparisons use its (integer, inline) ordering.
+        match K::probe(key) {
+            Some(k) => self.delta.get(&k),
+            None => self.delta.get(key),
+        }
+    }
+
+    #[inline]
     pub fn get(&self, key: &[u8]) -> Option<&[u8]> {
-        match self.delta.get(key) {
+        match self.delta_get(key) {
             Some(Slot::Put(v)) => Some(v),
             Some(Slot::Tombstone) => None,
             None if self.base_empty => None,
@@ -202,38 +294,83 @@ impl Layered {
         self.get(key).is_some()
     }
 
-    /// Insert or overwrite; returns whether the key already held a live value.
-    pub fn put(&mut self, key: &[u8], value: RowBytes) -> bool {
-        let existed = match self.delta.insert(Key::new(key), Slot::Put(value)) {
+    fn make_key(key: &[u8]) -> K {
+        K::from_bytes(key)
+            .unwrap_or_else(|| panic!("key of {} bytes does not fit this store", key.len()))
+    }
+
+    /// Insert or overwrite; returns whether the key already held a live value, and how to
+    /// undo the change.
+    pub fn put(&mut self, key: &[u8], value: RowBytes) -> (bool, Undo<K>) {
+        let k = Self::make_key(key);
+        let prev = self.delta.insert(k.clone(), Slot::Put(value));
+        let existed = match &prev {
             Some(Slot::Put(_)) => true,
             Some(Slot::Tombstone) => false,
             None => !self.base_empty && self.base.get(key).is_some(),
         };
-        if !existed {
-            self.len += 1;
-        }
-        existed
+        let len_delta = if existed { 0 } else { 1 };
+        self.len += len_delta as u64;
+        (
+            existed,
+            Undo {
+                key: k,
+                prev,
+                len_delta,
+            },
+        )
     }
 
-    /// Delete; returns whether a live value was removed.
-    pub fn delete(&mut self, key: &[u8]) -> bool {
+    /// Delete; returns whether a live value was removed, and how to undo the change.
+    pub fn delete(&mut self, key: &[u8]) -> (bool, Option<Undo<K>>) {
         let in_base = !self.base_empty && self.base.get(key).is_some();
-        let existed = if in_base {
-            !matches!(
-                self.delta.insert(Key::new(key), Slot::Tombstone),
-                Some(Slot::Tombstone)
-            )
+        let k = Self::make_key(key);
+        let prev = if in_base {
+            self.delta.insert(k.clone(), Slot::Tombstone)
         } else {
-            matches!(self.delta.remove(key), Some(Slot::Put(_)))
+            self.delta.remove(&k)
+        };
+        let existed = match &prev {
+            Some(Slot::Put(_)) => true,
+            Some(Slot::Tombstone) => false,
+            None => in_base,
         };
         if existed {
             self.len -= 1;
         }
-        existed
+        if prev.is_none() && !in_base {
+            return (false, None);
+        }
+        (
+            existed,
+            Some(Undo {
+                key: k,
+                prev,
+                len_delta: if existed { -1 } else { 0 },
+            }),
+        )
+    }
+
+    /// Reverse one change made by `put` or `delete` (changes are undone newest first).
+    pub fn undo(&mut self, u: Undo<K>) {
+        match u.prev {
+            Some(slot) => {
+                self.delta.insert(u.key, slot);
+            }
+            None => {
+                self.delta.remove(&u.key);
+            }
+        }
+        self.len = (self.len as i64 - u.len_delta) as u64;
     }
 
     /// Live entries with keys in `[lo, hi]` bounds, ascending or descending.
-    pub fn range<'a>(&'a self, lo: Bound<&[u8]>, hi: Bound<&[u8]>, reverse: bool) -> RangeIter<'a> {
+    pub fn range<'a>(
+        &'a self,
+        lo: Bound<&[u8]>,
+        hi: Bound<&[u8]>,
+        reverse: bool,
+    ) -> RangeIter<'a, K> {
         let d = self.delta.range::<_, [u8]>((lo, hi));
         if self.base_empty {
             return RangeIter {
@@ -254,33 +391,37 @@ impl Layered {
     }
 
     /// Live entries whose key starts with `prefix`, ascending or descending.
-    pub fn prefix<'a>(&'a self, prefix: &[u8], reverse: bool) -> RangeIter<'a> {
+    pub fn prefix<'a>(&'a self, prefix: &[u8], reverse: bool) -> RangeIter<'a, K> {
         match crate::codec::key::prefix_successor(prefix) {
             Some(end) => self.range(Bound::Included(prefix), Bound::Excluded(&end), reverse),
             None => self.range(Bound::Included(prefix), Bound::Unbounded, reverse),
         }
     }
 
-    pub fn iter(&self, reverse: bool) -> RangeIter<'_> {
+    pub fn iter(&self, reverse: bool) -> RangeIter<'_, K> {
         self.range(Bound::Unbounded, Bound::Unbounded, reverse)
     }
 
     /// The greatest live key (a table's max rowid).
     pub fn last_key(&self) -> Option<&[u8]> {
+        if self.base_empty {
+            // Without a base there are no tombstones: the delta's maximum is live.
+            return self.delta.get_max().map(|(k, _)| k.as_bytes());
+        }
         self.iter(true).next().map(|(k, _)| k)
     }
 }
 
-type DeltaIter<'a> = imbl::ordmap::RangedIter<'a, Key, Slot, imbl::shared_ptr::DefaultSharedPtr>;
+type DeltaIter<'a, K> = imbl::ordmap::RangedIter<'a, K, Slot, imbl::shared_ptr::DefaultSharedPtr>;
 
-pub struct RangeIter<'a> {
-    inner: Inner<'a>,
+pub struct RangeIter<'a, K: StoreKey> {
+    inner: Inner<'a, K>,
 }
 
-enum Inner<'a> {
-    Delta(DeltaIter<'a>, bool),
+enum Inner<'a, K: StoreKey> {
+    Delta(DeltaIter<'a, K>, bool),
     Merge {
-        delta: DeltaIter<'a>,
+        delta: DeltaIter<'a, K>,
         base: BaseIter<'a>,
         reverse: bool,
         dnext: Option<(&'a [u8], &'a Slot)>,
@@ -289,7 +430,7 @@ enum Inner<'a> {
     },
 }
 
-impl<'a> Iterator for RangeIter<'a> {
+impl<'a, K: StoreKey> Iterator for RangeIter<'a, K> {
     type Item = (&'a [u8], &'a [u8]);
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -402,15 +543,20 @@ mod tests {
                                  lo in 0u8..40, hi in 0u8..40) {
             let mut model: BTreeMap<Vec<u8>, Vec<u8>> =
                 base.iter().map(|(k, v)| (vec![*k], vec![*v])).collect();
-            let mut s = Layered::with_base(Arc::new(MapBase(model.clone())));
+            let mut s: Layered<Key> = Layered::with_base(Arc::new(MapBase(model.clone())));
+            let undo_model = model.clone();
+            let mut undos = Vec::new();
             for o in &ops {
                 match o {
                     Op::Put(k, v) => {
-                        let existed = s.put(&[*k], Arc::from(&[*v][..]));
+                        let (existed, u) = s.put(&[*k], Arc::from(&[*v][..]));
+                        undos.push(Some(u));
                         prop_assert_eq!(existed, model.insert(vec![*k], vec![*v]).is_some());
                     }
                     Op::Del(k) => {
-                        prop_assert_eq!(s.delete(&[*k]), model.remove(&vec![*k]).is_some());
+                        let (existed, u) = s.delete(&[*k]);
+                        undos.push(u);
+                        prop_assert_eq!(existed, model.remove(&vec![*k]).is_some());
                     }
                 }
             }
@@ -428,12 +574,28 @@ mod tests {
             let r: Vec<_> = s.range(Bound::Included(&[l][..]), Bound::Excluded(&[h][..]), false).map(|(k, _)| k.to_vec()).collect();
             let wr: Vec<_> = model.range(vec![l]..vec![h]).map(|(k, _)| k.clone()).collect();
             prop_assert_eq!(r, wr);
+            // Undoing every change, newest first, restores the original contents.
+            for u in undos.into_iter().rev().flatten() {
+                s.undo(u);
+            }
+            let back: Vec<_> = s.iter(false).map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
+            let want: Vec<_> = undo_model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            prop_assert_eq!(back, want);
+            prop_assert_eq!(s.len(), undo_model.len() as u64);
+        }
+
+        /// Rowid keys order as their byte encodings.
+        #[test]
+        fn rowid_keys_order_as_bytes(a in any::<i64>(), b in any::<i64>()) {
+            let ka = RowKey::from_bytes(&crate::codec::key::rowid_key(a)).unwrap();
+            let kb = RowKey::from_bytes(&crate::codec::key::rowid_key(b)).unwrap();
+            prop_assert_eq!(ka.cmp(&kb), a.cmp(&b));
         }
     }
 
     #[test]
     fn prefix_scans_both_directions() {
-        let mut s = Layered::new();
+        let mut s: Layered<Key> = Layered::new();
         for k in [&[1u8, 1][..], &[1, 2], &[2, 0], &[2, 1], &[2, 0xFF], &[3]] {
             s.put(k, empty_row());
         }

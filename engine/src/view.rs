@@ -11,7 +11,7 @@ use crate::catalog::Catalog;
 use crate::digest::{digest, StateDigest};
 use crate::engine::{to_result, EngineConfig};
 use crate::error::{Error, Result};
-use crate::exec::{bind, write, Runtime};
+use crate::exec::{self, write, Runtime};
 use crate::func::FnEnv;
 use crate::result::{BatchResult, StatementResult};
 use crate::state::State;
@@ -104,17 +104,23 @@ impl QueryRunner {
             });
         }
         let st = view.state();
-        let parsed = self.cache.parsed(&s.sql)?;
         let mut last = None;
-        for i in 0..parsed.len() {
-            let c = self.cache.compiled(&s.sql, i, &st.catalog)?;
+        let mut i = 0;
+        loop {
+            let (c, n) = self.cache.get(&s.sql, i, &st.catalog)?;
+            let Some(c) = c else { break };
             if !c.read_only {
                 return Err(Error::sql("attempt to write a readonly database"));
             }
-            let bound = bind(&c.params, &s.params)?;
             let rt = Runtime::new(env, self.config.limits());
-            let o = write::read(st, &rt, &c.stmt, &bound, None)?;
+            let mut store = Vec::new();
+            let bound = exec::params(&c.params, &s.params, &mut store)?;
+            let o = write::read(st, &rt, &c.stmt, bound, None)?;
             last = Some(to_result(&c, o, env));
+            i += 1;
+            if i >= n {
+                break;
+            }
         }
         last.ok_or_else(|| Error::sql("empty statement"))
     }

@@ -19,7 +19,7 @@ use crate::plan::compile::Compiler;
 use crate::plan::ddl::{column, index_columns_for, table_def};
 use crate::plan::select::plain_name;
 use crate::state::{State, TableData};
-use crate::store::{empty_row, Layered};
+use crate::store::{empty_row, IndexStore};
 use crate::value::Value;
 
 fn reparse(sql: &str) -> Result<ast::Statement> {
@@ -128,7 +128,7 @@ fn install_table(st: &mut State, def: TableDef, unique: Vec<Vec<IndexColumn>>) -
     let mut td = TableData::default();
     for (i, cols) in unique.into_iter().enumerate() {
         let iname = format!("sqlite_autoindex_{}_{}", def.name, i + 1);
-        td.indexes.insert(norm(&iname), Layered::new());
+        td.indexes.insert(norm(&iname), IndexStore::new());
         cat.indexes.insert(
             norm(&iname),
             Arc::new(IndexDef {
@@ -158,7 +158,7 @@ fn create_table_as(
     let mut c = Compiler::new(&cat, sql);
     let plan = c.query(q)?;
     let mut rows = Vec::new();
-    Reader::new(st, rt, &[]).run_query(&plan, None, &mut |r| {
+    Reader::new(st, rt, super::ParamRef::NONE).run_query(&plan, None, &mut |r| {
         rows.push(r);
         Ok(true)
     })?;
@@ -280,8 +280,13 @@ fn drop_index(st: &mut State, name: &str, if_exists: bool) -> Result<()> {
 }
 
 /// Build an index's entries from a table's rows, enforcing uniqueness.
-fn build_index(td: &TableData, def: &TableDef, ix: &IndexDef, rt: &Runtime<'_>) -> Result<Layered> {
-    let mut store = Layered::new();
+fn build_index(
+    td: &TableData,
+    def: &TableDef,
+    ix: &IndexDef,
+    rt: &Runtime<'_>,
+) -> Result<IndexStore> {
+    let mut store = IndexStore::new();
     let mut prev: Option<(Vec<u8>, bool)> = None;
     let mut entries = Vec::new();
     for (k, v) in td.rows.iter(false) {
@@ -602,7 +607,8 @@ fn alter_table(st: &mut State, rt: &Runtime<'_>, at: &ast::AlterTable) -> Result
                     if !constant {
                         return Err(Error::sql("Cannot add a column with non-constant default"));
                     }
-                    let v = Reader::new(st, rt, &[]).eval(&e, &Frame::new(None))?;
+                    let v =
+                        Reader::new(st, rt, super::ParamRef::NONE).eval(&e, &Frame::new(None))?;
                     parts.col.affinity.apply(v)
                 }
             };

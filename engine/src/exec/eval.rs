@@ -230,7 +230,7 @@ impl<'a> Reader<'a> {
     pub(crate) fn eval(&self, e: &Expr, frame: &Frame<'_>) -> Result<Value> {
         Ok(match e {
             Expr::Lit(v) => v.clone(),
-            Expr::Param(i) => self.params.get(*i).cloned().unwrap_or(Value::Null),
+            Expr::Param(i) => self.params.get(*i),
             Expr::Col { up, src, col } => self.column(frame, *up, *src, *col),
             Expr::Agg(i) => frame.aggs.get(*i as usize).cloned().unwrap_or(Value::Null),
             Expr::Unary(op, x) => {

@@ -75,11 +75,11 @@ impl<'a> Compiler<'a> {
         let indexes = self
             .cat
             .indexes_of(key)
-            .map(|i| (i.clone(), norm(&i.name)))
+            .map(|i| (i.clone(), Arc::from(norm(&i.name))))
             .collect();
         Ok(TableProgram {
             def: def.clone(),
-            key: key.to_string(),
+            key: Arc::from(key),
             defaults,
             checks: checks?,
             indexes,
@@ -145,7 +145,11 @@ impl<'a> Compiler<'a> {
                 "aggregate functions are not allowed in RETURNING",
             ));
         }
-        Ok(Some(Returning { exprs, columns }))
+        Ok(Some(Returning {
+            exprs,
+            columns,
+            header: Default::default(),
+        }))
     }
 
     pub(crate) fn insert(&mut self, ins: &ast::Insert) -> Result<InsertPlan> {

@@ -299,6 +299,31 @@ pub(crate) struct SubPlan {
     pub outer_mask: u64,
 }
 
+/// Result column names and rqlite types, built once per compiled plan.
+#[derive(Debug, Clone)]
+pub(crate) struct Header {
+    pub names: Arc<[String]>,
+    pub types: Arc<[String]>,
+}
+
+impl Header {
+    pub(crate) fn of(cols: &[OutCol], cell: &std::sync::OnceLock<Header>) -> Header {
+        cell.get_or_init(|| Header {
+            names: cols
+                .iter()
+                .map(|c| c.name.clone())
+                .collect::<Vec<_>>()
+                .into(),
+            types: cols
+                .iter()
+                .map(|c| c.decl_type.to_ascii_lowercase())
+                .collect::<Vec<_>>()
+                .into(),
+        })
+        .clone()
+    }
+}
+
 /// Output column metadata.
 #[derive(Debug, Clone)]
 pub(crate) struct OutCol {
@@ -343,6 +368,7 @@ pub(crate) struct QueryPlan {
     pub presorted: bool,
     pub limit: Option<Expr>,
     pub offset: Option<Expr>,
+    pub header: std::sync::OnceLock<Header>,
 }
 
 #[derive(Debug)]
@@ -488,18 +514,19 @@ pub(crate) struct Upsert {
 #[derive(Debug)]
 pub(crate) struct TableProgram {
     pub def: Arc<TableDef>,
-    pub key: String,
+    pub key: Arc<str>,
     /// Column defaults (constant expressions), NULL when absent.
     pub defaults: Vec<Option<Expr>>,
     /// CHECK constraints over a single source (the row), with the text for messages.
     pub checks: Vec<(Expr, String)>,
-    pub indexes: Vec<(Arc<IndexDef>, String)>,
+    pub indexes: Vec<(Arc<IndexDef>, Arc<str>)>,
 }
 
 #[derive(Debug)]
 pub(crate) struct Returning {
     pub exprs: Vec<Expr>,
     pub columns: Vec<OutCol>,
+    pub header: std::sync::OnceLock<Header>,
 }
 
 #[derive(Debug)]

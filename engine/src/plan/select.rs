@@ -236,6 +236,7 @@ impl<'a> Compiler<'a> {
                     presorted: false,
                     limit: None,
                     offset: None,
+                    header: Default::default(),
                 })
             }
             ast::SetExpr::Values(v) => self.values(v),
@@ -275,6 +276,7 @@ impl<'a> Compiler<'a> {
                 presorted: false,
                 limit: None,
                 offset: None,
+                header: Default::default(),
             })
         })();
         self.scopes.pop();
@@ -1055,6 +1057,7 @@ impl<'a> Compiler<'a> {
             presorted,
             limit: None,
             offset: None,
+            header: Default::default(),
         })
     }
 
@@ -1569,6 +1572,7 @@ fn wrap(inner: QueryPlan) -> QueryPlan {
         presorted: false,
         limit: None,
         offset: None,
+        header: Default::default(),
     }
 }
 
