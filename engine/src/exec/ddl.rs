@@ -19,7 +19,7 @@ use crate::plan::compile::Compiler;
 use crate::plan::ddl::{column, index_columns_for, table_def};
 use crate::plan::select::plain_name;
 use crate::state::{State, TableData};
-use crate::store::{empty_row, IndexStore};
+use crate::store::IndexStore;
 use crate::value::Value;
 
 fn reparse(sql: &str) -> Result<ast::Statement> {
@@ -207,10 +207,10 @@ fn create_table_as(
             .zip(&def.columns)
             .map(|(v, c)| c.affinity.apply(v))
             .collect();
-        td.rows.put(
-            &crate::codec::key::rowid_key(i as i64 + 1),
-            super::write::encode_row(&def, &vals),
-        );
+        let mut buf = Vec::new();
+        super::write::encode_row(&def, &vals, &mut buf);
+        td.rows
+            .put(&crate::codec::key::rowid_key(i as i64 + 1), &buf);
     }
     Ok(Outcome::default())
 }
@@ -319,7 +319,7 @@ fn build_index(
             let has_null = contains_null_component(unique_part, ix);
             prev = Some((unique_part.to_vec(), has_null));
         }
-        store.put(e, empty_row());
+        store.put(e, &[]);
     }
     Ok(store)
 }

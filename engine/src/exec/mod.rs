@@ -94,6 +94,8 @@ pub(crate) struct Runtime<'r> {
     pub active: RefCell<Vec<String>>,
     /// How to undo this statement's changes (statement atomicity without copying state).
     pub undo: RefCell<Vec<write::UndoOp>>,
+    /// Reused buffer for encoding rows.
+    pub scratch: RefCell<Vec<u8>>,
 }
 
 impl<'r> Runtime<'r> {
@@ -105,6 +107,7 @@ impl<'r> Runtime<'r> {
             triggers: RefCell::new(HashMap::new()),
             active: RefCell::new(Vec::new()),
             undo: RefCell::new(Vec::new()),
+            scratch: RefCell::new(Vec::new()),
         }
     }
 

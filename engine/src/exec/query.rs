@@ -194,6 +194,48 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// A primary-key point lookup: probe, fetch, decode the requested columns.
+    fn point(
+        &self,
+        p: &crate::plan::PointLookup,
+        parent: Option<&Frame<'_>>,
+        sink: &mut Sink<'_>,
+    ) -> Result<()> {
+        let frame = Frame::new(parent);
+        let v = probe(self.eval(&p.probe, &frame)?, p.conv);
+        let Some(r) = as_rowid(&v) else { return Ok(()) };
+        let td: &TableData = self
+            .st
+            .table_data(&p.key)
+            .ok_or_else(|| Error::NoSuchTable(p.def.name.clone()))?;
+        let kb = rowid_key(r);
+        let Some(bytes) = td.rows.get(&kb) else {
+            return Ok(());
+        };
+        self.rt.tick()?;
+        let reader = RowReader::new(bytes)?;
+        let mut out = Vec::with_capacity(p.cols.len());
+        for &c in &p.cols {
+            out.push(
+                if c == crate::plan::ROWID || Some(c as usize) == p.def.rowid_alias {
+                    Value::Integer(r)
+                } else {
+                    match reader.get(c as usize)? {
+                        Some(v) => v,
+                        None => p
+                            .def
+                            .columns
+                            .get(c as usize)
+                            .map(|d| d.fill.clone())
+                            .unwrap_or(Value::Null),
+                    }
+                },
+            );
+        }
+        sink(out)?;
+        Ok(())
+    }
+
     fn run_query_impl(
         &self,
         plan: &QueryPlan,
@@ -210,6 +252,9 @@ impl<'a> Reader<'a> {
             .max(0);
         if limit == Some(0) {
             return Ok(());
+        }
+        if let Some(p) = &plan.point {
+            return self.point(p, parent, sink);
         }
         let ncols = plan.columns.len();
         if plan.order.is_empty() || plan.presorted {

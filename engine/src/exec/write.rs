@@ -17,7 +17,7 @@ use crate::plan::{
     UpdatePlan, Upsert,
 };
 use crate::state::{State, TableData};
-use crate::store::{empty_row, Key, RowBytes, RowKey, Undo};
+use crate::store::{Key, RowKey, Undo};
 use crate::value::Value;
 
 /// What a statement did.
@@ -134,18 +134,11 @@ fn unique_prefix(ix: &IndexDef, vals: &[Value]) -> Option<Vec<u8>> {
     Some(k)
 }
 
-pub(crate) fn encode_row(def: &TableDef, vals: &[Value]) -> RowBytes {
-    let mut buf = Vec::with_capacity(16 + vals.len() * 4);
-    match def.rowid_alias {
-        // The rowid alias lives in the key only, as in SQLite.
-        Some(a) if !vals[a].is_null() => {
-            let mut v = vals.to_vec();
-            v[a] = Value::Null;
-            row::encode(&v, &mut buf);
-        }
-        _ => row::encode(vals, &mut buf),
-    }
-    Arc::from(buf)
+/// Encode a row for storage into `buf` (cleared first).
+pub(crate) fn encode_row(def: &TableDef, vals: &[Value], buf: &mut Vec<u8>) {
+    buf.clear();
+    // The rowid alias lives in the key only, as in SQLite.
+    row::encode_skip(vals, def.rowid_alias.unwrap_or(usize::MAX), buf);
 }
 
 /// Full decode of a stored row.
@@ -233,7 +226,7 @@ fn index_put(
     rowid: i64,
 ) {
     if let Some(store) = td.indexes.get_mut(ikey.as_ref()) {
-        let (_, undo) = store.put(&index_key(ix, vals, rowid), empty_row());
+        let (_, undo) = store.put(&index_key(ix, vals, rowid), &[]);
         rt.undo.borrow_mut().push(UndoOp::Index {
             table: prog.key.clone(),
             index: ikey.clone(),
@@ -273,7 +266,10 @@ fn set_autoinc(rt: &Runtime<'_>, td: &mut TableData, prog: &TableProgram, rowid:
 }
 
 fn put_row(rt: &Runtime<'_>, td: &mut TableData, prog: &TableProgram, rowid: i64, vals: &[Value]) {
-    let (_, undo) = td.rows.put(&rowid_key(rowid), encode_row(&prog.def, vals));
+    let mut buf = rt.scratch.take();
+    encode_row(&prog.def, vals, &mut buf);
+    let (_, undo) = td.rows.put(&rowid_key(rowid), &buf);
+    rt.scratch.replace(buf);
     log_row(rt, prog, undo);
     for (ix, key) in &prog.indexes {
         index_put(rt, td, prog, ix, key, vals, rowid);
@@ -843,7 +839,10 @@ fn update_row(
         remove_row(rt, td, prog, rowid, &old);
         put_row(rt, td, prog, new_rowid, &new);
     } else {
-        let (_, undo) = td.rows.put(&rowid_key(rowid), encode_row(def, &new));
+        let mut buf = rt.scratch.take();
+        encode_row(def, &new, &mut buf);
+        let (_, undo) = td.rows.put(&rowid_key(rowid), &buf);
+        rt.scratch.replace(buf);
         log_row(rt, prog, undo);
         for (ix, ikey) in &prog.indexes {
             let touched = ix.columns.iter().any(|c| {

@@ -409,7 +409,10 @@ impl<'a> Compiler<'a> {
             }
         }
         let cands: Vec<&Expr> = filters.iter().collect();
-        let access = self.choose_access(0, def, &cands, not_indexed, None)?;
+        let (access, consumed) = self.choose_access(0, def, &cands, not_indexed, None)?;
+        if let Some(i) = consumed {
+            filters.remove(i);
+        }
         let source = Source {
             kind: SourceKind::Table {
                 def: def.clone(),

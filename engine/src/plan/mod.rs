@@ -369,6 +369,20 @@ pub(crate) struct QueryPlan {
     pub limit: Option<Expr>,
     pub offset: Option<Expr>,
     pub header: std::sync::OnceLock<Header>,
+    /// Set when the query is a primary-key point lookup of plain columns: it runs without
+    /// the general join machinery.
+    pub point: Option<PointLookup>,
+}
+
+/// `SELECT cols FROM t WHERE rowid = <expr>` compiled down to a key lookup.
+#[derive(Debug)]
+pub(crate) struct PointLookup {
+    pub def: Arc<TableDef>,
+    pub key: String,
+    pub probe: Expr,
+    pub conv: Probe,
+    /// Output columns: table column indexes (ROWID for the rowid).
+    pub cols: Vec<u16>,
 }
 
 #[derive(Debug)]

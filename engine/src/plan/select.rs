@@ -237,6 +237,7 @@ impl<'a> Compiler<'a> {
                     limit: None,
                     offset: None,
                     header: Default::default(),
+                    point: None,
                 })
             }
             ast::SetExpr::Values(v) => self.values(v),
@@ -277,6 +278,7 @@ impl<'a> Compiler<'a> {
                 limit: None,
                 offset: None,
                 header: Default::default(),
+                point: None,
             })
         })();
         self.scopes.pop();
@@ -595,6 +597,7 @@ impl<'a> Compiler<'a> {
                 self.try_index_order(sp, &plan.order, &mut plan.presorted);
             }
         }
+        plan.point = point_lookup(&plan);
         Ok(plan)
     }
 
@@ -1033,8 +1036,16 @@ impl<'a> Compiler<'a> {
                 } else {
                     placed[k].iter().collect()
                 };
-                sources[k].access =
+                let (access, consumed) =
                     self.choose_access(k, &def, &cands, *not_indexed, indexed_by.as_deref())?;
+                sources[k].access = access;
+                if let Some(i) = consumed {
+                    if sources[k].join == JoinKind::Left {
+                        sources[k].on.remove(i);
+                    } else {
+                        placed[k].remove(i);
+                    }
+                }
             }
             sources[k].filters = std::mem::take(&mut placed[k]);
         }
@@ -1058,6 +1069,7 @@ impl<'a> Compiler<'a> {
             limit: None,
             offset: None,
             header: Default::default(),
+            point: None,
         })
     }
 
@@ -1150,12 +1162,16 @@ impl<'a> Compiler<'a> {
         cands: &[&Expr],
         not_indexed: bool,
         indexed_by: Option<&str>,
-    ) -> Result<Access> {
+    ) -> Result<(Access, Option<usize>)> {
         let facts = gather_facts(k, def, cands);
         let mut best: (u32, Access) = (0, Access::Scan { reverse: false });
         let rowid = facts.iter().find(|f| f.col == ROWID);
+        let mut consumed = None;
         if let Some(f) = rowid {
             if let Some((e, p)) = &f.eq {
+                // A row found by this key satisfies the equality it came from: that conjunct
+                // need not be evaluated again.
+                consumed = f.eq_src;
                 best = (1000, Access::RowidEq(e.clone(), *p));
             } else if let Some(list) = &f.in_list {
                 best = (800, Access::RowidIn(list.clone()));
@@ -1170,8 +1186,11 @@ impl<'a> Compiler<'a> {
                 );
             }
         }
-        if best.0 >= 1000 || (not_indexed && indexed_by.is_none()) {
-            return Ok(best.1);
+        if best.0 >= 1000 {
+            return Ok((best.1, consumed));
+        }
+        if not_indexed && indexed_by.is_none() {
+            return Ok((best.1, None));
         }
         let mut forced = None;
         for ix in self.cat.indexes_of(&norm(&def.name)) {
@@ -1252,10 +1271,51 @@ impl<'a> Compiler<'a> {
             }
         }
         if let Some(f) = forced {
-            return Ok(f);
+            return Ok((f, None));
         }
-        Ok(best.1)
+        Ok((best.1, None))
     }
+}
+
+/// Recognize a primary-key point lookup of plain columns.
+fn point_lookup(plan: &QueryPlan) -> Option<super::PointLookup> {
+    let QueryBody::Select(sp) = &plan.body else {
+        return None;
+    };
+    if plan.limit.is_some() || plan.offset.is_some() || !(plan.order.is_empty() || plan.presorted) {
+        return None;
+    }
+    if sp.sources.len() != 1
+        || !sp.pre.is_empty()
+        || sp.agg.is_some()
+        || sp.distinct
+        || !sp.extra.is_empty()
+    {
+        return None;
+    }
+    let s = &sp.sources[0];
+    if !s.filters.is_empty() || !s.on.is_empty() {
+        return None;
+    }
+    let (SourceKind::Table { def, key }, Access::RowidEq(probe, conv)) = (&s.kind, &s.access)
+    else {
+        return None;
+    };
+    let cols: Option<Vec<u16>> = sp
+        .proj
+        .iter()
+        .map(|e| match e {
+            Expr::Col { up: 0, src: 0, col } => Some(*col),
+            _ => None,
+        })
+        .collect();
+    Some(super::PointLookup {
+        def: def.clone(),
+        key: key.clone(),
+        probe: probe.clone(),
+        conv: *conv,
+        cols: cols?,
+    })
 }
 
 fn has_sub(e: &Expr) -> bool {
@@ -1285,6 +1345,8 @@ fn join_kind(op: &ast::JoinOperator) -> Result<(JoinKind, Option<ast::JoinConstr
 struct Fact {
     col: u16,
     eq: Option<(Expr, Probe)>,
+    /// Index (in the candidates) of the conjunct `eq` came from.
+    eq_src: Option<usize>,
     eq_coll: Collation,
     in_list: Option<Vec<(Expr, Probe)>>,
     in_coll: Collation,
@@ -1327,6 +1389,7 @@ fn gather_facts(k: usize, def: &TableDef, cands: &[&Expr]) -> Vec<Fact> {
         facts.push(Fact {
             col,
             eq: None,
+            eq_src: None,
             eq_coll: Collation::Binary,
             in_list: None,
             in_coll: Collation::Binary,
@@ -1336,7 +1399,7 @@ fn gather_facts(k: usize, def: &TableDef, cands: &[&Expr]) -> Vec<Fact> {
         });
         facts.last_mut().expect("just pushed")
     }
-    for c in cands {
+    for (ci, c) in cands.iter().enumerate() {
         match c {
             Expr::Cmp {
                 op,
@@ -1369,6 +1432,7 @@ fn gather_facts(k: usize, def: &TableDef, cands: &[&Expr]) -> Vec<Fact> {
                 let f = fact(&mut facts, col);
                 match op {
                     CmpOp::Eq if f.eq.is_none() => {
+                        f.eq_src = Some(ci);
                         f.eq = Some((other.clone(), probe));
                         f.eq_coll = *coll;
                     }
@@ -1573,6 +1637,7 @@ fn wrap(inner: QueryPlan) -> QueryPlan {
         limit: None,
         offset: None,
         header: Default::default(),
+        point: None,
     }
 }
 
