@@ -35,7 +35,9 @@ impl DedupTable {
         if self.current.len() >= half {
             self.previous = std::mem::take(&mut self.current);
         }
-        self.previous.remove(&(client_id, seq));
+        if self.previous.contains_key(&(client_id, seq)) {
+            self.previous.remove(&(client_id, seq));
+        }
         self.current.insert((client_id, seq), result);
     }
 

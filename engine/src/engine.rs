@@ -74,6 +74,10 @@ pub struct Engine {
     state: State,
     config: EngineConfig,
     cache: PlanCache,
+    /// Buffers lent to each statement's runtime (row encoding, undo log) so a small write
+    /// allocates neither.
+    spare_scratch: Vec<u8>,
+    spare_undo: Vec<exec::write::UndoOp>,
 }
 
 pub(crate) fn rows_of(o: Outcome) -> Rows {
@@ -118,6 +122,8 @@ impl Engine {
             state: State::default(),
             config,
             cache,
+            spare_scratch: Vec::new(),
+            spare_undo: Vec::new(),
         }
     }
 
@@ -305,6 +311,8 @@ impl Engine {
                 // Row changes are undone from the statement's undo log, so a statement never
                 // copies the maps it writes to just in case it fails.
                 other => {
+                    rt.scratch.replace(std::mem::take(&mut self.spare_scratch));
+                    rt.undo.replace(std::mem::take(&mut self.spare_undo));
                     let max = self.config.max_result_rows;
                     let r = write::run(&mut self.state, &rt, other, bound, None).and_then(|o| {
                         if o.rows.len() > max {
@@ -313,13 +321,20 @@ impl Engine {
                             Ok(o)
                         }
                     });
-                    match r {
-                        Ok(o) => o,
-                        Err(e) => {
-                            write::rollback(&mut self.state, rt.undo.take());
-                            return Err(e);
-                        }
+                    let mut undo = rt.undo.take();
+                    if let Err(e) = r {
+                        write::rollback(&mut self.state, undo);
+                        return Err(e);
                     }
+                    undo.clear();
+                    if undo.capacity() <= 4096 {
+                        self.spare_undo = undo;
+                    }
+                    let scratch = rt.scratch.take();
+                    if scratch.capacity() <= 1 << 16 {
+                        self.spare_scratch = scratch;
+                    }
+                    r.expect("checked above")
                 }
             }
         };

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crate::batch::Statement;
+use crate::batch::{Params, Statement};
 use crate::cache::PlanCache;
 use crate::catalog::Catalog;
 use crate::digest::{digest, StateDigest};
@@ -96,10 +96,30 @@ impl QueryRunner {
             .collect()
     }
 
+    /// One statement from borrowed SQL text and parameters (no request structures to
+    /// build), with `'now'` an error and `random()` seeded with 0.
+    pub fn query_one(&mut self, view: &View, sql: &str, params: &Params) -> StatementResult {
+        let env = FnEnv::new(0, None, self.config.max_value_bytes);
+        match self.run(view, sql, params, &env) {
+            Ok(r) => r,
+            Err(e) => StatementResult::error(&e),
+        }
+    }
+
     fn one(&mut self, view: &View, s: &Statement, env: &FnEnv) -> Result<StatementResult> {
-        if s.sql.len() > self.config.max_statement_bytes {
+        self.run(view, &s.sql, &s.params, env)
+    }
+
+    fn run(
+        &mut self,
+        view: &View,
+        sql: &str,
+        params: &Params,
+        env: &FnEnv,
+    ) -> Result<StatementResult> {
+        if sql.len() > self.config.max_statement_bytes {
             return Err(Error::StatementTooLarge {
-                len: s.sql.len(),
+                len: sql.len(),
                 limit: self.config.max_statement_bytes,
             });
         }
@@ -107,14 +127,14 @@ impl QueryRunner {
         let mut last = None;
         let mut i = 0;
         loop {
-            let (c, n) = self.cache.get(&s.sql, i, &st.catalog)?;
+            let (c, n) = self.cache.get(sql, i, &st.catalog)?;
             let Some(c) = c else { break };
             if !c.read_only {
                 return Err(Error::sql("attempt to write a readonly database"));
             }
             let rt = Runtime::new(env, self.config.limits());
             let mut store = Vec::new();
-            let bound = exec::params(&c.params, &s.params, &mut store)?;
+            let bound = exec::params(&c.params, params, &mut store)?;
             let o = write::read(st, &rt, &c.stmt, bound, None)?;
             last = Some(to_result(&c, o, env));
             i += 1;

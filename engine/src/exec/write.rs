@@ -512,21 +512,29 @@ pub(crate) fn insert(
     }
     let has_triggers = trigger::any(st, &p.table.key);
     let mut scratch = Vec::new();
+    // Values listed for every column in table order are the row as they are.
+    let identity =
+        p.targets.len() == ncols && p.targets.iter().enumerate().all(|(i, t)| *t == Some(i));
     for src in source {
         rt.tick()?;
-        let mut vals = vec![Value::Null; ncols];
-        let mut given = vec![false; ncols];
-        let mut rowid: Option<Value> = None;
-        for (pos, v) in src.into_iter().enumerate() {
-            match p.targets.get(pos).copied().flatten() {
-                Some(ci) => {
-                    vals[ci] = v;
-                    given[ci] = true;
+        let (mut vals, given, rowid) = if identity && src.len() == ncols {
+            (src, None, None)
+        } else {
+            let mut vals = vec![Value::Null; ncols];
+            let mut given = vec![false; ncols];
+            let mut rowid: Option<Value> = None;
+            for (pos, v) in src.into_iter().enumerate() {
+                match p.targets.get(pos).copied().flatten() {
+                    Some(ci) => {
+                        vals[ci] = v;
+                        given[ci] = true;
+                    }
+                    None => rowid = Some(v),
                 }
-                None => rowid = Some(v),
             }
-        }
-        if given.iter().any(|g| !g) {
+            (vals, Some(given), rowid)
+        };
+        if let Some(given) = given.filter(|g| g.iter().any(|g| !g)) {
             let r = Reader::new(st, rt, params);
             let empty = Frame::new(None);
             for i in 0..ncols {
