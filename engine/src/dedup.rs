@@ -11,34 +11,75 @@
 
 use std::sync::Arc;
 
-use imbl::OrdMap;
+use crate::pmap::PMap;
+use crate::result::{BatchResult, ExecResult, StatementResult};
 
-use crate::result::BatchResult;
+/// A recorded batch result. The common case, one write without `RETURNING`, is kept inline:
+/// publishing a view between entries makes the next write copy the map leaf it lands in,
+/// and inline entries copy as plain memory rather than one reference count each.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Recorded {
+    Exec {
+        last_insert_id: i64,
+        rows_affected: i64,
+    },
+    Shared(Arc<BatchResult>),
+}
 
-type Entries = OrdMap<(u64, u64), Arc<BatchResult>>;
+impl Recorded {
+    pub fn new(r: &BatchResult) -> Recorded {
+        match r.as_slice() {
+            [StatementResult::Exec(ExecResult {
+                last_insert_id,
+                rows_affected,
+                returning: None,
+            })] => Recorded::Exec {
+                last_insert_id: *last_insert_id,
+                rows_affected: *rows_affected,
+            },
+            _ => Recorded::Shared(Arc::new(r.clone())),
+        }
+    }
+
+    /// The result as it was returned.
+    pub fn result(&self) -> BatchResult {
+        match self {
+            Recorded::Exec {
+                last_insert_id,
+                rows_affected,
+            } => vec![StatementResult::Exec(ExecResult {
+                last_insert_id: *last_insert_id,
+                rows_affected: *rows_affected,
+                returning: None,
+            })],
+            Recorded::Shared(r) => (**r).clone(),
+        }
+    }
+}
+
+/// One generation: results by `(client_id, seq)`.
+pub type Generation = PMap<(u64, u64), Recorded>;
 
 #[derive(Clone, Debug, Default)]
 pub struct DedupTable {
-    current: Entries,
-    previous: Entries,
+    current: Generation,
+    previous: Generation,
 }
 
 impl DedupTable {
-    pub fn get(&self, client_id: u64, seq: u64) -> Option<&Arc<BatchResult>> {
+    pub fn get(&self, client_id: u64, seq: u64) -> Option<&Recorded> {
         let k = (client_id, seq);
         self.current.get(&k).or_else(|| self.previous.get(&k))
     }
 
     /// Record a result; keeps at least the last `capacity / 2` and at most `capacity`.
-    pub fn record(&mut self, client_id: u64, seq: u64, result: Arc<BatchResult>, capacity: usize) {
+    pub fn record(&mut self, client_id: u64, seq: u64, result: &BatchResult, capacity: usize) {
         let half = (capacity / 2).max(1);
         if self.current.len() >= half {
             self.previous = std::mem::take(&mut self.current);
         }
-        if self.previous.contains_key(&(client_id, seq)) {
-            self.previous.remove(&(client_id, seq));
-        }
-        self.current.insert((client_id, seq), result);
+        self.previous.remove(&(client_id, seq));
+        self.current.insert((client_id, seq), Recorded::new(result));
     }
 
     pub fn len(&self) -> usize {
@@ -51,28 +92,20 @@ impl DedupTable {
 
     /// Entries, older generation first, each generation in key order:
     /// `(client_id, seq, result)`.
-    pub fn iter(&self) -> impl Iterator<Item = (u64, u64, &Arc<BatchResult>)> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = (u64, u64, &Recorded)> + '_ {
         self.previous
             .iter()
             .chain(self.current.iter())
             .map(|(k, r)| (k.0, k.1, r))
     }
 
-    /// The two generations (for a snapshot to store and restore as they are).
-    pub fn generations(
-        &self,
-    ) -> (
-        &OrdMap<(u64, u64), Arc<BatchResult>>,
-        &OrdMap<(u64, u64), Arc<BatchResult>>,
-    ) {
+    /// The two generations, older first (for a snapshot to store and restore as they are).
+    pub fn generations(&self) -> (&Generation, &Generation) {
         (&self.previous, &self.current)
     }
 
     /// Rebuild from stored generations (snapshot restore).
-    pub fn from_generations(
-        previous: OrdMap<(u64, u64), Arc<BatchResult>>,
-        current: OrdMap<(u64, u64), Arc<BatchResult>>,
-    ) -> DedupTable {
+    pub fn from_generations(previous: Generation, current: Generation) -> DedupTable {
         DedupTable { current, previous }
     }
 }
@@ -85,7 +118,7 @@ mod tests {
     fn bounded_by_two_generations() {
         let mut d = DedupTable::default();
         for s in 0..10u64 {
-            d.record(7, s, Arc::new(vec![]), 4);
+            d.record(7, s, &vec![], 4);
         }
         // Capacity 4: generations of 2; the last 2..4 entries are remembered.
         assert!(d.len() <= 4 && d.len() >= 2);
@@ -95,7 +128,7 @@ mod tests {
         let seqs: Vec<u64> = d.iter().map(|(_, s, _)| s).collect();
         assert_eq!(seqs, vec![6, 7, 8, 9]);
         // Recording a key again moves it to the current generation.
-        d.record(7, 6, Arc::new(vec![]), 4);
+        d.record(7, 6, &vec![], 4);
         assert!(d.get(7, 6).is_some());
     }
 }

@@ -136,7 +136,7 @@ impl Engine {
     pub fn apply(&mut self, index: u64, term: u64, batch: &CommandBatch) -> BatchResult {
         if batch.client_id != 0 {
             if let Some(r) = self.state.dedup.get(batch.client_id, batch.seq) {
-                let r = (**r).clone();
+                let r = r.result();
                 self.set_applied(index, term);
                 return r;
             }
@@ -146,7 +146,7 @@ impl Engine {
             self.state.dedup.record(
                 batch.client_id,
                 batch.seq,
-                Arc::new(results.clone()),
+                &results,
                 self.config.dedup_capacity,
             );
         }

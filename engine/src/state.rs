@@ -16,7 +16,7 @@ use crate::store::{IndexStore, RowStore};
 #[derive(Clone, Debug, Default)]
 pub struct TableData {
     pub rows: RowStore,
-    pub indexes: OrdMap<String, IndexStore>,
+    pub indexes: OrdMap<Arc<str>, IndexStore>,
     /// Largest rowid ever handed out by AUTOINCREMENT (SQLite's `sqlite_sequence`).
     pub autoinc_seq: i64,
 }
@@ -25,7 +25,7 @@ pub struct TableData {
 pub struct State {
     pub catalog: Arc<Catalog>,
     /// By normalized table name.
-    pub tables: OrdMap<String, TableData>,
+    pub tables: OrdMap<Arc<str>, TableData>,
     pub dedup: DedupTable,
     pub applied_index: u64,
     pub applied_term: u64,

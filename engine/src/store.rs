@@ -2,8 +2,8 @@
 //!
 //! A [`Layered`] store is a read-only **base** ([`BaseLayer`]: today [`EmptyBase`]; the next
 //! issue adds a memory-mapped rkyv snapshot) under a **delta**: a persistent ordered map
-//! (`imbl::OrdMap`, structurally shared, `Arc`-based) from key to either a new value or a
-//! tombstone. Reads merge the two in key order with the delta winning; writes touch only the
+//! ([`PMap`](crate::pmap::PMap), a copy-on-write B+tree behind `Arc`s) from key to either a
+//! new value or a tombstone. Reads merge the two in key order with the delta winning; writes touch only the
 //! delta. Cloning a store is O(1), which is what makes a published view cheap and lets a
 //! statement or transaction take a savepoint by cloning.
 //!
@@ -16,7 +16,7 @@ use std::fmt;
 use std::ops::Bound;
 use std::sync::Arc;
 
-use imbl::OrdMap;
+use crate::pmap::{self, PMap};
 
 /// A key type a delta map can hold: ordered exactly as its byte encoding.
 pub trait StoreKey: Ord + Clone + Borrow<[u8]> + fmt::Debug + Send + Sync + 'static {
@@ -27,6 +27,12 @@ pub trait StoreKey: Ord + Clone + Borrow<[u8]> + fmt::Debug + Send + Sync + 'sta
         Self::from_bytes(bytes)
     }
     fn as_bytes(&self) -> &[u8];
+    /// Whether keys map monotonically onto integers through `num` (then lookups search
+    /// nodes by interpolation).
+    const NUMERIC: bool = false;
+    fn num(&self) -> u64 {
+        0
+    }
 }
 
 /// A rowid key: the 8-byte big-endian, sign-flipped encoding. Compared as an integer, it is
@@ -69,6 +75,11 @@ impl StoreKey for RowKey {
     }
     fn as_bytes(&self) -> &[u8] {
         &self.0
+    }
+    const NUMERIC: bool = true;
+    #[inline]
+    fn num(&self) -> u64 {
+        RowKey::num(self)
     }
 }
 
@@ -243,7 +254,7 @@ pub struct Layered<K: StoreKey = Key> {
     base: Arc<dyn BaseLayer>,
     /// True when `base` is known to be empty, so scans skip the merge entirely.
     base_empty: bool,
-    delta: OrdMap<K, Slot>,
+    delta: PMap<K, Slot>,
     len: u64,
 }
 
@@ -273,7 +284,7 @@ impl<K: StoreKey> Layered<K> {
         Layered {
             base: Arc::new(EmptyBase),
             base_empty: true,
-            delta: OrdMap::new(),
+            delta: PMap::new(),
             len: 0,
         }
     }
@@ -284,7 +295,7 @@ impl<K: StoreKey> Layered<K> {
         Layered {
             base_empty: len == 0,
             base,
-            delta: OrdMap::new(),
+            delta: PMap::new(),
             len,
         }
     }
@@ -294,7 +305,7 @@ impl<K: StoreKey> Layered<K> {
     }
 
     /// The delta's entries, tombstones included (what a snapshot build merges down).
-    pub fn delta(&self) -> &OrdMap<K, Slot> {
+    pub fn delta(&self) -> &PMap<K, Slot> {
         &self.delta
     }
 
@@ -311,7 +322,8 @@ impl<K: StoreKey> Layered<K> {
     fn delta_get(&self, key: &[u8]) -> Option<&Slot> {
         // Search with a `K` so comparisons use its (integer, inline) ordering.
         match K::probe(key) {
-            Some(k) => self.delta.get(&k),
+            Some(k) if K::NUMERIC => self.delta.get_numeric(&k, |k: &K| k.num()),
+            Some(k) => self.delta.get::<K>(&k),
             None => self.delta.get(key),
         }
     }
@@ -362,7 +374,7 @@ impl<K: StoreKey> Layered<K> {
         let prev = if in_base {
             self.delta.insert(k.clone(), Slot::Tombstone)
         } else {
-            self.delta.remove(&k)
+            self.delta.remove::<K>(&k)
         };
         let existed = match &prev {
             Some(slot) => slot.is_live(),
@@ -391,7 +403,7 @@ impl<K: StoreKey> Layered<K> {
                 self.delta.insert(u.key, slot);
             }
             None => {
-                self.delta.remove(&u.key);
+                self.delta.remove::<K>(&u.key);
             }
         }
         self.len = (self.len as i64 - u.len_delta) as u64;
@@ -404,10 +416,19 @@ impl<K: StoreKey> Layered<K> {
         hi: Bound<&[u8]>,
         reverse: bool,
     ) -> RangeIter<'a, K> {
-        let d = self.delta.range::<_, [u8]>((lo, hi));
+        // Compare as `K` where the bounds convert for free (integer rowid comparisons).
+        let probe = |b: Bound<&[u8]>| match b {
+            Bound::Unbounded => Some(Bound::Unbounded),
+            Bound::Included(k) => K::probe(k).map(Bound::Included),
+            Bound::Excluded(k) => K::probe(k).map(Bound::Excluded),
+        };
+        let d = match (probe(lo), probe(hi)) {
+            (Some(l), Some(h)) => self.delta.range::<K>(l.as_ref(), h.as_ref(), reverse),
+            _ => self.delta.range::<[u8]>(lo, hi, reverse),
+        };
         if self.base_empty {
             return RangeIter {
-                inner: Inner::Delta(d, reverse),
+                inner: Inner::Delta(d),
             };
         }
         let b = self.base.range(lo, hi, reverse);
@@ -445,14 +466,14 @@ impl<K: StoreKey> Layered<K> {
     }
 }
 
-type DeltaIter<'a, K> = imbl::ordmap::RangedIter<'a, K, Slot, imbl::shared_ptr::DefaultSharedPtr>;
+type DeltaIter<'a, K> = pmap::Range<'a, K, Slot>;
 
 pub struct RangeIter<'a, K: StoreKey> {
     inner: Inner<'a, K>,
 }
 
 enum Inner<'a, K: StoreKey> {
-    Delta(DeltaIter<'a, K>, bool),
+    Delta(DeltaIter<'a, K>),
     Merge {
         delta: DeltaIter<'a, K>,
         base: BaseIter<'a>,
@@ -468,8 +489,8 @@ impl<'a, K: StoreKey> Iterator for RangeIter<'a, K> {
 
     fn next(&mut self) -> Option<Self::Item> {
         match &mut self.inner {
-            Inner::Delta(it, rev) => loop {
-                let (k, s) = if *rev { it.next_back()? } else { it.next()? };
+            Inner::Delta(it) => loop {
+                let (k, s) = it.next()?;
                 if let Some(v) = s.bytes() {
                     return Some((k.as_bytes(), v));
                 }
@@ -485,8 +506,7 @@ impl<'a, K: StoreKey> Iterator for RangeIter<'a, K> {
                 let rev = *reverse;
                 if !*started {
                     *started = true;
-                    *dnext = if rev { delta.next_back() } else { delta.next() }
-                        .map(|(k, s)| (k.as_bytes(), s));
+                    *dnext = delta.next().map(|(k, s)| (k.as_bytes(), s));
                     *bnext = base.next();
                 }
                 loop {
@@ -507,8 +527,7 @@ impl<'a, K: StoreKey> Iterator for RangeIter<'a, K> {
                     };
                     if take_delta {
                         let (k, s) = dnext.take().expect("checked above");
-                        *dnext = if rev { delta.next_back() } else { delta.next() }
-                            .map(|(k, s)| (k.as_bytes(), s));
+                        *dnext = delta.next().map(|(k, s)| (k.as_bytes(), s));
                         if let Some(v) = s.bytes() {
                             return Some((k, v));
                         }

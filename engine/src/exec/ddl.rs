@@ -128,7 +128,7 @@ fn install_table(st: &mut State, def: TableDef, unique: Vec<Vec<IndexColumn>>) -
     let mut td = TableData::default();
     for (i, cols) in unique.into_iter().enumerate() {
         let iname = format!("sqlite_autoindex_{}_{}", def.name, i + 1);
-        td.indexes.insert(norm(&iname), IndexStore::new());
+        td.indexes.insert(norm(&iname).into(), IndexStore::new());
         cat.indexes.insert(
             norm(&iname),
             Arc::new(IndexDef {
@@ -143,7 +143,7 @@ fn install_table(st: &mut State, def: TableDef, unique: Vec<Vec<IndexColumn>>) -
     }
     cat.tables.insert(key.clone(), Arc::new(def));
     st.catalog = Arc::new(cat);
-    st.tables.insert(key, td);
+    st.tables.insert(key.into(), td);
     Ok(Outcome::default())
 }
 
@@ -199,7 +199,7 @@ fn create_table_as(
     install_table(st, def.clone(), nt.unique)?;
     let td = st
         .tables
-        .get_mut(&key)
+        .get_mut(key.as_str())
         .ok_or_else(|| Error::NoSuchTable(name.into()))?;
     for (i, r) in rows.into_iter().enumerate() {
         let vals: Vec<Value> = r
@@ -233,7 +233,7 @@ fn drop_table(st: &mut State, name: &str, if_exists: bool) -> Result<()> {
     cat.indexes.retain(|_, i| i.table != key);
     cat.triggers.retain(|_, t| t.table != key);
     st.catalog = Arc::new(cat);
-    st.tables.remove(&key);
+    st.tables.remove(key.as_str());
     Ok(())
 }
 
@@ -273,8 +273,8 @@ fn drop_index(st: &mut State, name: &str, if_exists: bool) -> Result<()> {
     let mut cat = st.catalog.edit();
     cat.indexes.remove(&key);
     st.catalog = Arc::new(cat);
-    if let Some(td) = st.tables.get_mut(&ix.table) {
-        td.indexes.remove(&key);
+    if let Some(td) = st.tables.get_mut(ix.table.as_str()) {
+        td.indexes.remove(key.as_str());
     }
     Ok(())
 }
@@ -409,14 +409,14 @@ fn create_index(st: &mut State, rt: &Runtime<'_>, ci: &ast::CreateIndex) -> Resu
     };
     let td = st
         .tables
-        .get(&key)
+        .get(key.as_str())
         .ok_or_else(|| Error::NoSuchTable(tname.clone()))?;
     let store = build_index(td, &def, &ix, rt)?;
     let mut cat = st.catalog.edit();
     cat.indexes.insert(norm(&name), Arc::new(ix));
     st.catalog = Arc::new(cat);
-    if let Some(td) = st.tables.get_mut(&key) {
-        td.indexes.insert(norm(&name), store);
+    if let Some(td) = st.tables.get_mut(key.as_str()) {
+        td.indexes.insert(norm(&name).into(), store);
     }
     Ok(Outcome::default())
 }
@@ -612,7 +612,10 @@ fn alter_table(st: &mut State, rt: &Runtime<'_>, at: &ast::AlterTable) -> Result
                     parts.col.affinity.apply(v)
                 }
             };
-            let has_rows = st.tables.get(&key).is_some_and(|td| !td.rows.is_empty());
+            let has_rows = st
+                .tables
+                .get(key.as_str())
+                .is_some_and(|td| !td.rows.is_empty());
             if parts.col.not_null && fill.is_null() && has_rows {
                 return Err(Error::sql(
                     "Cannot add a NOT NULL column with default value NULL",
@@ -690,8 +693,8 @@ fn alter_table(st: &mut State, rt: &Runtime<'_>, at: &ast::AlterTable) -> Result
                 cat.triggers.insert(k, Arc::new(n));
             }
             st.catalog = Arc::new(cat);
-            if let Some(td) = st.tables.remove(&key) {
-                st.tables.insert(new_key, td);
+            if let Some(td) = st.tables.remove(key.as_str()) {
+                st.tables.insert(new_key.into(), td);
             }
             Ok(Outcome::default())
         }

@@ -733,7 +733,7 @@ impl<'a> Reader<'a> {
                 hi,
                 reverse,
             } => {
-                let Some(store) = td.indexes.get(ikey) else {
+                let Some(store) = td.indexes.get(ikey.as_str()) else {
                     return Err(Error::sql(format!("no such index: {}", index.name)));
                 };
                 let mut prefix = Vec::with_capacity(16 * (eq.len() + 1));
@@ -791,7 +791,7 @@ impl<'a> Reader<'a> {
                 key: ikey,
                 list,
             } => {
-                let Some(store) = td.indexes.get(ikey) else {
+                let Some(store) = td.indexes.get(ikey.as_str()) else {
                     return Err(Error::sql(format!("no such index: {}", index.name)));
                 };
                 let ic = index.columns[0];
