@@ -4,7 +4,7 @@
 //! - insert: one single-row INSERT per `Engine::apply` (the replicated write path, with an
 //!   idempotency key), against one prepared INSERT per autocommit transaction;
 //! - insert+view: the same, publishing a read view after every entry as node/ does;
-//! - point: SELECT of one row by primary key through `QueryRunner::query_one` on a view;
+//! - point: SELECT of one row by primary key through `QueryRunner::query` on a view;
 //! - range100: SELECT of 100 consecutive rows by primary-key range;
 //! - join3: orders JOIN users JOIN regions for one user (about 10 rows), via an index on
 //!   orders(user_id) and the two primary keys.

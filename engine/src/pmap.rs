@@ -83,43 +83,56 @@ fn child_index<K: Borrow<Q>, Q: Ord + ?Sized>(keys: &[K], key: &Q) -> usize {
     keys.partition_point(|k| k.borrow() <= key)
 }
 
-/// The number of keys `<= x` in `keys` (sorted, ascending under `num`), searched by
-/// interpolation from the ends, then by a short walk, then by bisection.
+/// The number of keys `<= x` in `keys` (sorted, ascending under `num`). `lo` and `hi` are
+/// known bounds (every key `>= lo` and `< hi`, from the parent's separators) or are read from
+/// the ends. The first probe is interpolated between them, which for dense keys lands on the
+/// answer; then a short walk, then bisection.
 #[inline]
-fn interp_upper<K>(keys: &[K], x: u64, num: impl Fn(&K) -> u64) -> usize {
+fn interp_upper<K>(
+    keys: &[K],
+    x: u64,
+    num: impl Fn(&K) -> u64,
+    lo: Option<u64>,
+    hi: Option<u64>,
+) -> usize {
     let n = keys.len();
     if n == 0 {
         return 0;
     }
-    let (lo, hi) = (num(&keys[0]), num(&keys[n - 1]));
+    let lo = lo.unwrap_or_else(|| num(&keys[0]));
+    let hi = hi.unwrap_or_else(|| num(&keys[n - 1]).saturating_add(1));
     if x < lo {
         return 0;
     }
     if x >= hi {
         return n;
     }
-    // lo <= x < hi, so the answer is in 1..n.
-    let g = (((x - lo) as u128 * (n - 1) as u128) / (hi - lo) as u128) as usize;
-    let (mut a, mut b) = (1, n - 1); // the answer lies in [a, b]
+    let (off, span) = (x - lo, hi - lo);
+    let g = match off.checked_mul(n as u64) {
+        Some(p) => (p / span) as usize,
+        None => ((off as u128 * n as u128) / span as u128) as usize,
+    }
+    .min(n - 1);
     if num(&keys[g]) <= x {
-        a = g + 1;
+        let mut a = g + 1;
         // Walk right a little: dense keys are found here.
         for _ in 0..2 {
-            if a >= b || num(&keys[a]) > x {
-                return a.min(b);
+            if a == n || num(&keys[a]) > x {
+                return a;
             }
             a += 1;
         }
+        a + keys[a..].partition_point(|k| num(k) <= x)
     } else {
-        b = g;
+        let mut b = g;
         for _ in 0..2 {
-            if b <= a || num(&keys[b - 1]) <= x {
-                return b.max(a);
+            if b == 0 || num(&keys[b - 1]) <= x {
+                return b;
             }
             b -= 1;
         }
+        keys[..b].partition_point(|k| num(k) <= x)
     }
-    a + keys[a..b].partition_point(|k| num(k) <= x)
 }
 
 impl<K: Ord + Clone, V: Clone> PMap<K, V> {
@@ -161,11 +174,21 @@ impl<K: Ord + Clone, V: Clone> PMap<K, V> {
     pub fn get_numeric(&self, key: &K, num: impl Fn(&K) -> u64 + Copy) -> Option<&V> {
         let mut node = self.root.as_deref()?;
         let x = num(key);
+        let (mut lo, mut hi) = (None, None);
         loop {
             match node {
-                Node::Branch(b) => node = &b.children[interp_upper(&b.keys, x, num)],
+                Node::Branch(b) => {
+                    let i = interp_upper(&b.keys, x, num, lo, hi);
+                    if i > 0 {
+                        lo = Some(num(&b.keys[i - 1]));
+                    }
+                    if i < b.keys.len() {
+                        hi = Some(num(&b.keys[i]));
+                    }
+                    node = &b.children[i];
+                }
                 Node::Leaf(l) => {
-                    let i = interp_upper(&l.keys, x, num);
+                    let i = interp_upper(&l.keys, x, num, lo, hi);
                     return (i > 0 && num(&l.keys[i - 1]) == x).then(|| &l.vals[i - 1]);
                 }
             }
