@@ -203,7 +203,12 @@ impl Driver {
             if self.stopping || self.fatal.is_some() {
                 break;
             }
+            self.pump_reads();
             self.process_ready();
+            // A round answered in that Ready lets the next one start now, not at the next event.
+            if self.pump_reads() {
+                self.process_ready();
+            }
             self.refresh_lease();
             if self.dirty {
                 self.publish();
@@ -291,10 +296,7 @@ impl Driver {
                     let _ = reply.send(Err(self.not_leader()));
                     return;
                 }
-                if let Some(ctx) = self.reads.add(reply) {
-                    self.metrics.read_index_rounds.fetch_add(1, Relaxed);
-                    self.node.read_index(ctx);
-                }
+                self.reads.add(reply);
             }
             Request::Forward { to, req, reply } => {
                 let net = self.net.clone();
@@ -338,6 +340,28 @@ impl Driver {
             reef_net::Inbound::Frame { from, bytes } => match wire::decode_raft(&bytes) {
                 Ok(msg) if msg.from == from => {
                     tracing::trace!(from, kind = ?msg.get_msg_type(), index = msg.index, commit = msg.commit, n = msg.entries.len(), "recv");
+                    if msg.get_msg_type() == MessageType::MsgHeartbeat
+                        && msg.commit > self.node.raft.raft_log.last_index()
+                    {
+                        // The leader only sends a commit index this node acknowledged holding.
+                        // Being behind it means this node lost acknowledged entries (a wiped or
+                        // restored data directory under an old id). raft-rs would panic; a node
+                        // with amnesia must not vote or serve, so it stops with the remedy.
+                        let last = self.node.raft.raft_log.last_index();
+                        tracing::error!(
+                            leader = from,
+                            commit = msg.commit,
+                            last,
+                            "this node lost log entries it had acknowledged"
+                        );
+                        self.fatal = Some(format!(
+                            "leader {from} says this node acknowledged entries up to {} but its log ends at {last}: \
+                             its data directory was wiped or replaced. It must not rejoin under the same id: \
+                             remove node {} (DELETE /admin/members/{}), then add it back with a new id and an empty data directory",
+                            msg.commit, self.id, self.id
+                        ));
+                        return;
+                    }
                     match msg.get_msg_type() {
                         MessageType::MsgHeartbeat | MessageType::MsgAppend => {
                             self.api.clocks.heard_from_leader();
@@ -476,10 +500,7 @@ impl Driver {
             self.send(persisted);
         }
         for rs in read_states {
-            if let Some(ctx) = self.reads.round_done(&rs.request_ctx, rs.index) {
-                self.metrics.read_index_rounds.fetch_add(1, Relaxed);
-                self.node.read_index(ctx);
-            }
+            self.reads.round_done(&rs.request_ctx, rs.index);
         }
         self.release_reads();
         self.report_unreachable();
@@ -730,6 +751,32 @@ impl Driver {
                 tracing::error!(index = e.index, error = %err, "conf change refused");
                 None
             }
+        }
+    }
+
+    /// Starts the next ReadIndex round if readers wait and raft-rs would honour it (it drops
+    /// read requests until the leader has committed an entry of its own term), and retries a
+    /// round that went unanswered for an election timeout.
+    fn pump_reads(&mut self) -> bool {
+        if self.role != Role::Leader {
+            return false;
+        }
+        let now = Instant::now();
+        let r = &self.config.raft;
+        let timeout = Duration::from_millis(r.tick_ms * r.election_tick as u64);
+        if self.reads.requeue_stale(now, timeout) {
+            tracing::warn!("a ReadIndex round went unanswered; retrying its reads");
+        }
+        if !self.node.raft.commit_to_current_term() {
+            return false;
+        }
+        match self.reads.start_round(now) {
+            Some(ctx) => {
+                self.metrics.read_index_rounds.fetch_add(1, Relaxed);
+                self.node.read_index(ctx);
+                true
+            }
+            None => false,
         }
     }
 
