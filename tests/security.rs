@@ -481,45 +481,56 @@ fn rotating_transport_certificates_under_write_load() {
         &["certs", "--dir", stranger.to_str().unwrap(), "--nodes", "3"],
         None,
     );
-    let put = |cert: &[u8], key: &[u8]| {
-        std::fs::write(mine("pem"), cert).unwrap();
+    let put = |cert: Option<&[u8]>, key: &[u8]| {
+        match cert {
+            Some(cert) => std::fs::write(mine("pem"), cert).unwrap(),
+            None => std::fs::remove_file(mine("pem")).unwrap(),
+        }
         std::fs::write(mine("key"), key).unwrap();
     };
-    let read = |p: PathBuf| std::fs::read(p).unwrap();
-    let cases: Vec<(&str, Vec<u8>, Vec<u8>, String)> = vec![
+    let read = |p: PathBuf| Some(std::fs::read(p).unwrap());
+    let malformed = b"-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n";
+    #[allow(clippy::type_complexity)]
+    let cases: Vec<(&str, Option<Vec<u8>>, Vec<u8>, String)> = vec![
         (
             "malformed",
-            b"-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n".to_vec(),
+            Some(malformed.to_vec()),
             good_key.clone(),
-            format!("node{leader}.pem"),
+            format!("node{leader}.pem: malformed PEM"),
         ),
         (
             "empty",
-            Vec::new(),
+            Some(Vec::new()),
             good_key.clone(),
             format!("node{leader}.pem: no PEM certificate"),
         ),
         (
+            "missing",
+            None,
+            good_key.clone(),
+            format!("node{leader}.pem: No such file"),
+        ),
+        (
             "another node's key",
-            good_cert.clone(),
-            read(certs.join(format!("node{other}.key"))),
-            format!("node{leader}.key"),
+            Some(good_cert.clone()),
+            read(certs.join(format!("node{other}.key"))).unwrap(),
+            format!("node{leader}.key: private key is unusable or does not belong"),
         ),
         (
             "another node's certificate",
             read(certs.join(format!("node{other}.pem"))),
-            read(certs.join(format!("node{other}.key"))),
-            format!("certificate is for node {other}"),
+            read(certs.join(format!("node{other}.key"))).unwrap(),
+            format!("certificate is for node {other}, but this is node {leader}"),
         ),
         (
             "another CA's",
             read(stranger.join(format!("node{leader}.pem"))),
-            read(stranger.join(format!("node{leader}.key"))),
+            read(stranger.join(format!("node{leader}.key"))).unwrap(),
             "does not verify against the CA".into(),
         ),
     ];
     for (what, cert, key, want) in &cases {
-        put(cert, key);
+        put(cert.as_deref(), key);
         let (code, v) =
             support::http(c.node(leader).http, "POST", "/admin/reload-certs", None).unwrap();
         assert_eq!(code, 422, "{what}: {v}");
@@ -541,7 +552,7 @@ fn rotating_transport_certificates_under_write_load() {
         &json!([["INSERT INTO w(client, seq) VALUES(?, ?)", 99, 1]]),
     );
     assert_eq!(code, 200, "the node keeps serving: {v}");
-    put(&good_cert, &good_key);
+    put(Some(&good_cert), &good_key);
     let (code, v) =
         support::http(c.node(leader).http, "POST", "/admin/reload-certs", None).unwrap();
     assert_eq!(code, 200, "{v}");
@@ -564,4 +575,31 @@ fn rotating_transport_certificates_under_write_load() {
     let st = c.status(leader).unwrap();
     assert_eq!(st["leader_id"], leader, "{st}");
     assert_eq!(st["term"], term, "no election happened: {st}");
+}
+
+/// Bad certificate files stop a node at start-up, with the file named, before it serves.
+#[test]
+fn a_node_with_a_bad_key_refuses_to_start() {
+    let mut c = Cluster::init(2);
+    let certs = c.path().join("certs");
+    std::fs::copy(certs.join("node2.key"), certs.join("node1.key")).unwrap();
+    c.start_node(1);
+    let deadline = Instant::now() + LONG;
+    let status = loop {
+        if let Some(s) = c.nodes[0].child.as_mut().unwrap().try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node 1 started with a mismatched key"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(!status.success());
+    let log = std::fs::read_to_string(&c.node(1).log).unwrap();
+    assert!(
+        log.contains("node1.key: private key is unusable or does not belong to the certificate"),
+        "{log}"
+    );
+    c.nodes[0].child = None;
 }
