@@ -76,7 +76,13 @@ pub async fn run(
                 Some(None) => break,
                 Some(Some(req)) => req,
             };
-            let outcome = reload(&config, &security, &net, &metrics, &mut expiry);
+            // Reading files and hashing plaintext passwords is blocking work: it runs on the
+            // blocking pool, never inline on the shard that drives Raft.
+            let cfg = config.clone();
+            let loaded = glommio::executor()
+                .spawn_blocking(move || material::load(&cfg))
+                .await;
+            let outcome = apply(loaded, &security, &net, &metrics, &mut expiry);
             match &outcome {
                 Ok(v) => tracing::info!(cause = req.cause, result = %v, "certificates reloaded"),
                 Err(e) => tracing::error!(
@@ -95,14 +101,15 @@ pub async fn run(
     .await;
 }
 
-fn reload(
-    config: &Config,
+/// Swaps in what was loaded, or counts the refusal.
+fn apply(
+    loaded: Result<material::Material, material::MaterialError>,
     security: &Security,
     net: &reef_net::Transport,
     metrics: &Metrics,
     expiry: &mut Expiry,
 ) -> Result<serde_json::Value, String> {
-    let loaded = material::load(config).and_then(|m| {
+    let loaded = loaded.and_then(|m| {
         // Swap the transport first: it is the only step that can still fail, and nothing
         // else has changed if it does.
         net.reload_tls(&m.transport)
