@@ -47,6 +47,10 @@ pub struct Node {
 pub struct Cluster {
     pub dir: tempfile::TempDir,
     pub nodes: Vec<Node>,
+    /// When set, the harness talks HTTPS with this client configuration.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// When set, the harness sends this `Authorization` header with every request.
+    pub authorization: Option<String>,
 }
 
 impl Cluster {
@@ -80,7 +84,12 @@ impl Cluster {
                 extra_args: Vec::new(),
             })
             .collect();
-        Cluster { dir, nodes }
+        Cluster {
+            dir,
+            nodes,
+            tls: None,
+            authorization: None,
+        }
     }
 
     /// Writes and starts a cluster, and waits for a leader.
@@ -190,8 +199,30 @@ impl Cluster {
             .collect()
     }
 
+    /// One request to node `id`, over HTTPS and with credentials when the harness has them.
+    pub fn call(
+        &self,
+        id: u64,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> std::io::Result<(u16, Value)> {
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let mut headers = "Content-Type: application/json\r\n".to_string();
+        if let Some(a) = &self.authorization {
+            headers.push_str(&format!("Authorization: {a}\r\n"));
+        }
+        let addr = self.node(id).http;
+        match &self.tls {
+            Some(tls) => {
+                https(addr, tls, method, path, &headers, body.as_bytes()).map(|r| (r.code, r.body))
+            }
+            None => raw_http_with_headers(addr, method, path, &headers, body.as_bytes()),
+        }
+    }
+
     pub fn status(&self, id: u64) -> Option<Value> {
-        let (code, body) = http(self.node(id).http, "GET", "/status", None).ok()?;
+        let (code, body) = self.call(id, "GET", "/status", None).ok()?;
         (code == 200).then_some(body)
     }
 
@@ -241,7 +272,8 @@ impl Cluster {
     }
 
     pub fn execute(&self, id: u64, body: &Value) -> (u16, Value) {
-        http(self.node(id).http, "POST", "/db/execute", Some(body)).expect("execute")
+        self.call(id, "POST", "/db/execute", Some(body))
+            .expect("execute")
     }
 
     /// A read at `level` (linearizable if None). Returns the rows of the first result.
@@ -250,7 +282,7 @@ impl Cluster {
         if let Some(l) = level {
             path.push_str(&format!("&level={l}"));
         }
-        http(self.node(id).http, "GET", &path, None).expect("query")
+        self.call(id, "GET", &path, None).expect("query")
     }
 
     pub fn tail_logs(&self, lines: usize) -> String {
@@ -351,16 +383,110 @@ pub fn raw_http_with_headers(
     headers: &str,
     body: &[u8],
 ) -> std::io::Result<(u16, Value)> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    exchange(s, addr, method, path, headers, body).map(|r| (r.code, r.body))
+}
+
+/// An HTTP response as the tests look at it.
+pub struct Response {
+    pub code: u16,
+    /// The header block, lower-cased.
+    pub head: String,
+    pub body: Value,
+}
+
+/// A TLS client configuration trusting `ca` (PEM), presenting `client` (cert, key) if given.
+pub fn tls_client(ca: &Path, client: Option<(&Path, &Path)>) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = std::fs::read(ca).unwrap();
+    for c in rustls_pemfile::certs(&mut pem.as_slice()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    Arc::new(match client {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => {
+            let certs = rustls_pemfile::certs(&mut std::fs::read(cert).unwrap().as_slice())
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap();
+            let key = rustls_pemfile::private_key(&mut std::fs::read(key).unwrap().as_slice())
+                .unwrap()
+                .unwrap();
+            builder.with_client_auth_cert(certs, key).unwrap()
+        }
+    })
+}
+
+fn tls_stream(
+    addr: SocketAddr,
+    tls: &Arc<rustls::ClientConfig>,
+) -> std::io::Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>> {
+    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let name = rustls_pki_types::ServerName::IpAddress(addr.ip().into());
+    let conn = rustls::ClientConnection::new(tls.clone(), name).map_err(std::io::Error::other)?;
+    Ok(rustls::StreamOwned::new(conn, s))
+}
+
+/// One HTTPS request over a fresh connection. `headers` are extra lines ending in `\r\n`.
+pub fn https(
+    addr: SocketAddr,
+    tls: &Arc<rustls::ClientConfig>,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &[u8],
+) -> std::io::Result<Response> {
+    exchange(tls_stream(addr, tls)?, addr, method, path, headers, body)
+}
+
+/// The certificate (DER) a node's HTTPS endpoint presents to a new connection.
+pub fn served_certificate(
+    addr: SocketAddr,
+    tls: &Arc<rustls::ClientConfig>,
+) -> std::io::Result<Vec<u8>> {
+    let mut s = tls_stream(addr, tls)?;
+    while s.conn.is_handshaking() {
+        s.conn.complete_io(&mut s.sock)?;
+    }
+    let certs = s
+        .conn
+        .peer_certificates()
+        .ok_or_else(|| std::io::Error::other("no server certificate"))?;
+    Ok(certs[0].to_vec())
+}
+
+fn exchange(
+    mut s: impl Read + Write,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &[u8],
+) -> std::io::Result<Response> {
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     s.write_all(head.as_bytes())?;
     s.write_all(body)?;
+    s.flush()?;
     let mut buf = Vec::new();
-    s.read_to_end(&mut buf)?;
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        match s.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            // A TLS peer closing without close_notify after a complete response.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !buf.is_empty() => break,
+            Err(e) => return Err(e),
+        }
+    }
     let text = String::from_utf8_lossy(&buf);
     let (head, body) = text
         .split_once("\r\n\r\n")
@@ -379,7 +505,11 @@ pub fn raw_http_with_headers(
         body.to_string()
     };
     let json = serde_json::from_str(&body).unwrap_or(Value::String(body));
-    Ok((code, json))
+    Ok(Response {
+        code,
+        head: head.to_ascii_lowercase(),
+        body: json,
+    })
 }
 
 fn dechunk(mut s: &str) -> String {
