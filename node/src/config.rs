@@ -258,7 +258,13 @@ impl Config {
             source,
         })?;
         let mut config = Config::parse(&text, path)?;
-        let base = path.parent().unwrap_or_else(|| Path::new("."));
+        // Paths become absolute: the node's files must not depend on the directory it was
+        // started from (glommio also refuses some relative directory opens).
+        let absolute = std::path::absolute(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base = absolute.parent().unwrap_or_else(|| Path::new("/"));
         config.resolve_paths(base);
         config.validate(path)?;
         Ok(config)

@@ -388,6 +388,22 @@ impl Driver {
             },
             reef_net::Inbound::Request {
                 from,
+                bytes: _,
+                responder,
+            } if !self.is_member(from) => {
+                // A valid cluster certificate is not enough: a removed node keeps its
+                // certificate until it expires or the CA rotates, and must not act for users.
+                tracing::warn!(peer = from, "refusing a forwarded request from a non-member");
+                let refusal = wire::ForwardedResponse {
+                    status: 403,
+                    body: serde_json::json!({"error": format!("node {from} is not a member of this cluster")})
+                        .to_string()
+                        .into_bytes(),
+                };
+                let _ = responder.respond(refusal.encode().into());
+            }
+            reef_net::Inbound::Request {
+                from,
                 bytes,
                 responder,
             } => {
@@ -752,6 +768,12 @@ impl Driver {
                 None
             }
         }
+    }
+
+    /// Whether `id` is a voter or learner of the current membership.
+    fn is_member(&self, id: u64) -> bool {
+        let conf = self.node.store().conf_state();
+        conf.voters.contains(&id) || conf.learners.contains(&id)
     }
 
     /// Starts the next ReadIndex round if readers wait and raft-rs would honour it (it drops
