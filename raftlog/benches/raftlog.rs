@@ -77,7 +77,30 @@ async fn single(dir: &Path, mode: SyncMode) -> Histogram<u64> {
     h
 }
 
-async fn group(dir: &Path) -> (Histogram<u64>, f64, f64) {
+/// What (b) measured.
+struct Group {
+    hist: Histogram<u64>,
+    entries_per_s: f64,
+    avg_batch: f64,
+    /// CPU time (user + system) of the executor thread per append, in microseconds.
+    cpu_us_per_append: f64,
+    /// glommio scheduler runs (task-queue selections) and task polls per flush.
+    sched_runs_per_flush: f64,
+    tasks_per_flush: f64,
+}
+
+fn thread_cpu_us() -> f64 {
+    // SAFETY: getrusage only writes into the zeroed struct we pass.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
+    let us = |t: libc::timeval| t.tv_sec as f64 * 1e6 + t.tv_usec as f64;
+    if std::env::var_os("CPU_SPLIT").is_some() {
+        println!("user {:.0} sys {:.0}", us(ru.ru_utime), us(ru.ru_stime));
+    }
+    us(ru.ru_utime) + us(ru.ru_stime)
+}
+
+async fn group(dir: &Path, each: u64) -> Group {
     let log = Rc::new(RefCell::new(
         RaftLog::open(dir, LogConfig::default()).await.unwrap(),
     ));
@@ -87,13 +110,18 @@ async fn group(dir: &Path) -> (Histogram<u64>, f64, f64) {
         .on_flush(Box::new(move |r| b2.borrow_mut().push(r.waiters)))
         .unwrap();
     let h = Rc::new(RefCell::new(hist()));
+    if let Some(ms) = std::env::var("SETTLE_MS").ok().and_then(|v| v.parse().ok()) {
+        glommio::timer::sleep(std::time::Duration::from_millis(ms)).await;
+    }
+    let _ = glommio::executor().executor_stats();
+    let cpu0 = thread_cpu_us();
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..TASKS {
         let log = log.clone();
         let h = h.clone();
         tasks.push(glommio::spawn_local(async move {
-            for _ in 0..EACH {
+            for _ in 0..each {
                 let t = Instant::now();
                 let durable = {
                     let mut l = log.borrow_mut();
@@ -112,14 +140,37 @@ async fn group(dir: &Path) -> (Histogram<u64>, f64, f64) {
         t.await;
     }
     let secs = start.elapsed().as_secs_f64();
-    let avg_batch = {
+    let cpu = thread_cpu_us() - cpu0;
+    let stats = glommio::executor().executor_stats();
+    let n = (TASKS * each) as f64;
+    let (avg_batch, flushes) = {
         let b = batches.borrow();
-        b.iter().map(|&w| w as f64).sum::<f64>() / b.len().max(1) as f64
+        let flushes = b.len().max(1) as f64;
+        (b.iter().map(|&w| w as f64).sum::<f64>() / flushes, flushes)
     };
     let l = Rc::try_unwrap(log).ok().unwrap().into_inner();
     l.close().await.unwrap();
-    let h = h.borrow().clone();
-    ((h), (TASKS * EACH) as f64 / secs, avg_batch)
+    let hist = h.borrow().clone();
+    Group {
+        hist,
+        entries_per_s: n / secs,
+        avg_batch,
+        cpu_us_per_append: cpu / n,
+        sched_runs_per_flush: stats.scheduler_runs() as f64 / flushes,
+        tasks_per_flush: stats.tasks_executed() as f64 / flushes,
+    }
+}
+
+fn group_summary(g: &Group) {
+    println!(
+        "(b) throughput {:.0} entries/s, {:.1} appends per flush, {:.2} us CPU per append, \
+         {:.1} scheduler runs and {:.1} task polls per flush",
+        g.entries_per_s,
+        g.avg_batch,
+        g.cpu_us_per_append,
+        g.sched_runs_per_flush,
+        g.tasks_per_flush
+    );
 }
 
 /// Raw O_DIRECT writes of `size` bytes at increasing offsets of a file prepared with `prep`,
@@ -166,6 +217,34 @@ async fn raw(path: &Path, size: usize, dsync: bool, zero_fill: bool, n: u64) -> 
 }
 
 fn main() {
+    // `--group-only N`: just (b) with N appends per task, for instruction counting under
+    // callgrind (run twice with different N; the difference divided by 64 * dN is per append).
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--group-only") {
+        let each: u64 = args.get(i + 1).and_then(|n| n.parse().ok()).unwrap_or(EACH);
+        let work = target_dir().join("reef-bench").join("raftlog-group-only");
+        let _ = std::fs::remove_dir_all(&work);
+        std::fs::create_dir_all(&work).unwrap();
+        let w = work.clone();
+        let mut builder = glommio::LocalExecutorBuilder::default();
+        // valgrind 3.19 runs io_uring_enter holding its big lock: an executor parked in it
+        // starves glommio's blocking-pool thread (rename) and deadlocks. Spinning instead of
+        // parking lets valgrind switch threads (it adds a little polling to the counts).
+        // glommio only spins on an executor bound to a CPU.
+        if let Some(us) = std::env::var("SPIN_US").ok().and_then(|v| v.parse().ok()) {
+            builder = glommio::LocalExecutorBuilder::new(glommio::Placement::Fixed(0))
+                .spin_before_park(std::time::Duration::from_micros(us));
+        }
+        let g = builder
+            .spawn(move || async move { group(&w, each).await })
+            .unwrap()
+            .join()
+            .unwrap();
+        line("(b) log 64 appenders 1KiB, per append", &g.hist);
+        group_summary(&g);
+        let _ = std::fs::remove_dir_all(&work);
+        return;
+    }
     let target = target_dir();
     let work = target.join("reef-bench").join("raftlog-work");
     let _ = std::fs::remove_dir_all(&work);
@@ -181,7 +260,7 @@ fn main() {
             let raw64_dsync = raw(&w.join("raw64d"), 65536, true, true, RAW_N / 4).await;
             let single_dsync = single(&w.join("single-dsync"), SyncMode::Dsync).await;
             let single_fdatasync = single(&w.join("single-fdatasync"), SyncMode::Fdatasync).await;
-            let (grp, eps, avg_batch) = group(&w.join("group")).await;
+            let grp = group(&w.join("group"), EACH).await;
             (
                 raw4,
                 raw4_dsync,
@@ -192,14 +271,13 @@ fn main() {
                 single_dsync,
                 single_fdatasync,
                 grp,
-                eps,
-                avg_batch,
             )
         })
         .unwrap()
         .join()
         .unwrap();
-    let (raw4, raw4d, raw4df, raw4f, raw64, raw64d, single_d, single_f, grp, eps, avg_batch) = out;
+    let (raw4, raw4d, raw4df, raw4f, raw64, raw64d, single_d, single_f, g) = out;
+    let (grp, eps) = (&g.hist, g.entries_per_s);
     line("raw 4KiB write+fdatasync (zero-filled)", &raw4);
     line("raw 4KiB O_DSYNC write (zero-filled)", &raw4d);
     line("raw 4KiB O_DSYNC write (fallocated)", &raw4df);
@@ -208,12 +286,12 @@ fn main() {
     line("raw 64KiB O_DSYNC write (zero-filled)", &raw64d);
     line("(a) log single appender 1KiB, O_DSYNC", &single_d);
     line("(a) log single appender 1KiB, fdatasync", &single_f);
-    line("(b) log 64 appenders 1KiB, per append", &grp);
+    line("(b) log 64 appenders 1KiB, per append", grp);
     let raw_p50 = raw4.value_at_quantile(0.5) as f64;
     let bound = TASKS as f64 * 1e6 / raw64.value_at_quantile(0.5) as f64;
     let bound_dsync = TASKS as f64 * 1e6 / raw64d.value_at_quantile(0.5) as f64;
     let single_p50 = single_d.value_at_quantile(0.5) as f64;
-    println!("(b) throughput {eps:.0} entries/s, {avg_batch:.1} appends per flush");
+    group_summary(&g);
     println!("raw bound for (b) (64 x 1KiB per 64KiB write+fdatasync): {bound:.0} entries/s (O_DSYNC: {bound_dsync:.0})");
     println!(
         "ratio single p50 / raw p50 = {:.2} (target <= 1.3); vs raw O_DSYNC p50 = {:.2}",
@@ -244,7 +322,10 @@ fn main() {
         "group_p99_us": grp.value_at_quantile(0.99),
         "group_p999_us": grp.value_at_quantile(0.999),
         "group_max_us": grp.max(),
-        "group_avg_appends_per_flush": avg_batch,
+        "group_avg_appends_per_flush": g.avg_batch,
+        "group_cpu_us_per_append": g.cpu_us_per_append,
+        "group_scheduler_runs_per_flush": g.sched_runs_per_flush,
+        "group_task_polls_per_flush": g.tasks_per_flush,
         "raw_group_bound_entries_per_s": bound,
         "raw_group_bound_dsync_entries_per_s": bound_dsync,
         "ratio_single_p50_to_raw_p50": single_p50 / raw_p50,
