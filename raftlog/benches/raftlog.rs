@@ -236,7 +236,15 @@ fn main() {
                 .spin_before_park(std::time::Duration::from_micros(us));
         }
         let g = builder
-            .spawn(move || async move { group(&w, each).await })
+            .spawn(move || async move {
+                if std::env::var_os("PRE_SINGLE").is_some() {
+                    let _ = single(&w.join("pre"), SyncMode::Dsync).await;
+                }
+                if let Some(n) = std::env::var("PRE_RAW").ok().and_then(|v| v.parse().ok()) {
+                    let _ = raw(&w.join("raw"), 4096, false, true, n).await;
+                }
+                group(&w.join("group"), each).await
+            })
             .unwrap()
             .join()
             .unwrap();
