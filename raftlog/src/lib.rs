@@ -8,15 +8,17 @@
 //!   reached with `raw_node.mut_store()`). It stages: `append`, `set_hard_state`,
 //!   `apply_snapshot`, `compact` update the in-memory index and entry cache *at once* (raft-rs
 //!   reads what it staged through `&self`) and decide where every record goes on disk. The
-//!   resulting writes are sent as messages to:
+//!   resulting records are encoded at once into the write at the tail of a staging queue
+//!   shared with:
 //! - the writer task (`writer.rs`), spawned by [`RaftLog::open`], the only owner of the open
-//!   files. It turns everything queued into one flush: one aligned O_DIRECT write through
+//!   files. It takes everything queued as one flush: one aligned O_DIRECT write through
 //!   glommio `DmaFile` (rewriting the partial tail block kept in memory), the hard-state slot
 //!   if it changed, and the sync. At most one flush is in flight; whatever is staged meanwhile
-//!   joins the next one (group commit).
+//!   is queued, encoded, for the next one, which starts as soon as it completes (group commit).
 //!
 //! [`RaftLog::flush`] returns a `'static` future that resolves when everything staged before
-//! the call is durable, so the driver keeps handling Readys while it waits:
+//! the call is durable (all requests made before a flush starts share one completion), so the
+//! driver keeps handling Readys while it waits:
 //!
 //! ```ignore
 //! let mut rd = raw_node.ready();
@@ -30,10 +32,11 @@
 //! // later, when `durable` resolves Ok(report):
 //! raw_node.on_persist_ready(number); transport.send(persisted);
 //! ```
-//! The writer publishes two things back through an `Rc` shared by the two halves: how many
-//! ops are durable (a `Cell<u64>`, used to never evict non-durable entries from the cache) and
-//! the failure, if any (a `OnceCell`). Both are written only by the writer; no borrow is held
-//! across an await.
+//! The two halves share one `Rc` (see `writer::Shared`): the staging queue (a `RefCell`, so an
+//! append can extend the queued write in place and the writer can take the whole queue in one
+//! step), and, written only by the writer, how many ops are durable (a `Cell<u64>`, used to
+//! never evict non-durable entries from the cache) and the failure, if any (a `OnceCell`). No
+//! borrow is held across an await.
 //!
 //! # Durability
 //!

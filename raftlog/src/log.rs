@@ -1,6 +1,6 @@
 //! [`RaftLog`]: the handle the Raft driver owns. It stages appends and hard-state changes,
 //! keeps the in-memory index and entry cache (so raft-rs can read what was staged at once),
-//! lays records out in segments, and sends the resulting ops to the writer task. It implements
+//! lays records out in segments, and queues the resulting ops for the writer task. It implements
 //! `raft::Storage`.
 
 use crate::config::LogConfig;
