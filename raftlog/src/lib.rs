@@ -43,10 +43,22 @@
 //! Durable means written and synced: by default segments and the hard-state file are opened
 //! with `O_DSYNC` (a completed write is durable), selectable to plain writes plus `fdatasync`
 //! with [`SyncMode::Fdatasync`]. Measured on this machine (`cargo bench --bench raftlog`, same
-//! run): raw 4 KiB O_DIRECT write + fdatasync p50 178 us, raw 4 KiB O_DSYNC write p50 103 us
-//! (into zero-filled blocks; 176 us into fallocated, unwritten blocks); the log's durable 1 KiB
-//! append p50 121 us with O_DSYNC vs 194 us with fdatasync. O_DSYNC is faster, so it is the
-//! default. New segments are zero-filled ahead of use (in the
+//! run, quiet disk): raw 4 KiB O_DIRECT write + fdatasync p50 123 us, raw 4 KiB O_DSYNC write
+//! p50 113 us (into zero-filled blocks; 152 us into fallocated, unwritten blocks); the log's
+//! durable 1 KiB append p50 111 us with O_DSYNC vs 137 us with fdatasync. O_DSYNC is faster
+//! there, so it is the default. Caveat: while other processes loaded the two shared cores,
+//! O_DSYNC writes (raw and the log's alike) degraded to 1-4 ms p50 while write + fdatasync
+//! stayed at 140-170 us; revisit the default on production hardware.
+//!
+//! Group commit, bench (b) (64 appenders on one executor, each awaiting its own 1 KiB append):
+//! 64 appends per flush; about 5,600 instructions per append on the executor (callgrind, the
+//! bench's own entry building included; 8,400 when every append was a channel message with
+//! its own reply channel); 0.8 us user + 2.1 us system CPU per append. Quietest run: 204,064
+//! entries/s, p50 307 us, 0.53 of the raw bound (64 x 1 KiB per 64 KiB write + fdatasync, p50
+//! 165 us in bursts between (b)'s rounds; per round 0.43-0.58). What is left of each cycle is
+//! mostly the kernel: the inline O_DIRECT submission, and, while the entry cache fills, page
+//! faults for the appenders' retained entries (~1.2 us per append). New segments are
+//! zero-filled ahead of use (in the
 //! background) and deleted segments are recycled, so appends overwrite allocated, written
 //! blocks and need no metadata update ([`Preallocate`]).
 //!
