@@ -5,13 +5,38 @@
 use sqlparser::ast;
 use sqlparser::dialect::SQLiteDialect;
 use sqlparser::parser::{Parser, ParserError};
-use sqlparser::tokenizer::{Location, Span};
+use sqlparser::tokenizer::{Location, Span, Token, TokenWithSpan, Tokenizer};
 
 use crate::error::{Error, Result};
 
 /// Deepest expression / query nesting the parser accepts; deeper input is an error, not a
 /// stack overflow (the compiler and executor recurse no deeper than the AST).
 pub(crate) const MAX_DEPTH: usize = 250;
+
+#[cfg(test)]
+mod placeholder_tests {
+    use super::*;
+
+    fn numbered(sql: &str) -> Vec<String> {
+        let mut t = Tokenizer::new(&SQLiteDialect {}, sql)
+            .tokenize_with_location()
+            .unwrap();
+        number_placeholders(&mut t);
+        t.into_iter()
+            .filter_map(|t| match t.token {
+                Token::Placeholder(p) => Some(p),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn bare_placeholders_are_numbered_in_text_order() {
+        assert_eq!(numbered("UPDATE r SET v = ? WHERE k = ?"), ["?1", "?2"]);
+        assert_eq!(numbered("SELECT ?, ?5, ?"), ["?1", "?5", "?6"]);
+        assert_eq!(numbered("SELECT '?', ? -- ?"), ["?1"]);
+    }
+}
 
 #[derive(Debug, Clone)]
 pub(crate) enum Parsed {
@@ -206,15 +231,40 @@ fn fix_precedence(stmt: &mut ast::Statement) {
     let _ = stmt.visit(&mut F);
 }
 
+/// Gives every bare `?` its number the way SQLite does: in the order of the text, one more
+/// than the largest number used so far (`?, ?5, ?` is `?1, ?5, ?6`). The planner compiles
+/// clauses in its own order (an UPDATE's WHERE before its SET), so numbering must happen
+/// here, on the tokens, where the order is the user's.
+fn number_placeholders(tokens: &mut [TokenWithSpan]) {
+    let mut max = 0usize;
+    for t in tokens.iter_mut() {
+        if let Token::Placeholder(p) = &mut t.token {
+            if p == "?" {
+                max += 1;
+                *p = format!("?{max}");
+            } else if let Some(n) = p.strip_prefix('?').and_then(|n| n.parse::<usize>().ok()) {
+                max = max.max(n);
+            } else if p.len() > 1 {
+                // A named parameter takes the next number too (SQLite numbers them all).
+                max += 1;
+            }
+        }
+    }
+}
+
 /// Parse SQL text into its statements.
 pub(crate) fn parse(sql: &str) -> Result<Vec<Parsed>> {
     if let Some(r) = parse_reindex(sql) {
         return r.map(|p| vec![p]);
     }
-    let stmts = Parser::new(&SQLiteDialect {})
-        .with_recursion_limit(MAX_DEPTH)
-        .try_with_sql(sql)
-        .and_then(|mut p| p.parse_statements())
+    let parser = Parser::new(&SQLiteDialect {}).with_recursion_limit(MAX_DEPTH);
+    let mut tokens = Tokenizer::new(&SQLiteDialect {}, sql)
+        .tokenize_with_location()
+        .map_err(|e| syntax_error(sql, e.into()))?;
+    number_placeholders(&mut tokens);
+    let stmts = parser
+        .with_tokens_with_locations(tokens)
+        .parse_statements()
         .map_err(|e| syntax_error(sql, e))?;
     Ok(stmts
         .into_iter()

@@ -182,8 +182,15 @@ fn parameters_positional_numbered_and_named() {
             vec![Value::Integer(2)],
         ),
         Statement::with_params("SELECT ?", vec![Value::Integer(1), Value::Integer(2)]),
+        // Bare `?` are numbered in text order even where the plan evaluates WHERE first.
+        Statement::with_params(
+            "UPDATE p SET b = ? WHERE a = ?",
+            vec![Value::from("uno"), Value::Integer(1)],
+        ),
+        Statement::new("SELECT b FROM p WHERE a = 1"),
     ]);
     let r = e.apply(2, 1, &b);
+    assert_eq!(rows(&r[6]), vec![vec![Value::from("uno")]], "{r:?}");
     assert!(r[..3].iter().all(|x| !x.is_error()), "{r:?}");
     assert_eq!(
         rows(&r[3]),
