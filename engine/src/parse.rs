@@ -314,6 +314,40 @@ impl<'a> SourceText<'a> {
             .or(Some(self.sql.len()))
     }
 
+    /// The original text of a `CREATE TABLE name(...)` statement whose name starts at
+    /// `name`: from the `CREATE` keyword before it to the parenthesis that closes the column
+    /// list, skipping quoted text. SQLite keeps this text as written in `sqlite_master`, and
+    /// tools compare against it; None when the text does not have that shape.
+    pub(crate) fn create_table_text(&self, name: Location) -> Option<String> {
+        let at = self.offset(name)?;
+        let head = self.sql.get(..at)?;
+        let start = head.to_ascii_uppercase().rfind("CREATE")?;
+        let bytes = self.sql.as_bytes();
+        let mut depth = 0usize;
+        let mut quote: Option<u8> = None;
+        for (i, &b) in bytes.iter().enumerate().skip(at) {
+            match quote {
+                Some(q) if b == q => quote = None,
+                Some(_) => {}
+                None => match b {
+                    b'\'' | b'"' | b'`' => quote = Some(b),
+                    b'[' => quote = Some(b']'),
+                    b'(' => depth += 1,
+                    b')' => {
+                        depth = depth.checked_sub(1)?;
+                        if depth == 0 {
+                            let body = &self.sql[start + "CREATE".len()..=i];
+                            return Some(format!("CREATE{body}"));
+                        }
+                    }
+                    b';' => return None,
+                    _ => {}
+                },
+            }
+        }
+        None
+    }
+
     /// The text a span covers.
     pub(crate) fn slice(&self, span: Span) -> Option<&'a str> {
         let s = self.offset(span.start)?;

@@ -465,6 +465,23 @@ impl<'a> Compiler<'a> {
                     });
                     return Ok(());
                 }
+                if ltname == "sqlite_master" || ltname == "sqlite_schema" {
+                    let sub = Arc::new(SubPlan {
+                        plan: schema_table(self.cat),
+                        correlated: false,
+                        outer_mask: 0,
+                    });
+                    let scope = derived_scope(&alias_name, &sub.plan, &[]);
+                    out.push(Pending {
+                        kind: SourceKind::Derived(sub),
+                        scope,
+                        join,
+                        constraint,
+                        not_indexed,
+                        indexed_by: None,
+                    });
+                    return Ok(());
+                }
                 Err(Error::NoSuchTable(tname))
             }
             ast::TableFactor::Derived {
@@ -1791,4 +1808,79 @@ fn explain_select(s: &SelectPlan, parent: i64, next: &mut i64, out: &mut Vec<(i6
     let _ = Value::Null;
     let _: Option<&IndexDef> = None;
     let _: Option<Info> = None;
+}
+
+/// `sqlite_master` (alias `sqlite_schema`) as SQLite shows it: one row per table, index, view
+/// and trigger with its CREATE text, so tools that list a schema through it (the sqlite3
+/// shell's `.tables`, ORMs, rqlite clients) work unchanged. It is planned as constant rows
+/// taken from the catalog; a cached plan is tied to its schema id, so the rows cannot go
+/// stale. `rootpage` has no meaning here and counts up from 2 as a stand-in.
+fn schema_table(cat: &crate::catalog::Catalog) -> QueryPlan {
+    let text = |s: &str| Expr::Lit(Value::Text(s.into()));
+    let mut rows: Vec<Vec<Expr>> = Vec::new();
+    let mut page = 1i64;
+    let mut push = |kind: &str, name: &str, tbl: &str, sql: Option<&str>, paged: bool| {
+        let root = if paged {
+            page += 1;
+            page
+        } else {
+            0
+        };
+        rows.push(vec![
+            text(kind),
+            text(name),
+            text(tbl),
+            Expr::Lit(Value::Integer(root)),
+            sql.map(text).unwrap_or(Expr::Lit(Value::Null)),
+        ]);
+    };
+    let table_name = |key: &str| {
+        cat.table(key)
+            .map(|t| t.name.clone())
+            .or_else(|| cat.view(key).map(|v| v.name.clone()))
+            .unwrap_or_else(|| key.to_string())
+    };
+    for t in cat.tables() {
+        push("table", &t.name, &t.name, Some(&t.sql), true);
+        for ix in cat.indexes_of(&norm(&t.name)) {
+            push("index", &ix.name, &t.name, ix.sql.as_deref(), true);
+        }
+    }
+    for v in cat.views() {
+        push("view", &v.name, &v.name, Some(&v.sql), false);
+    }
+    for tr in cat.triggers() {
+        push(
+            "trigger",
+            &tr.name,
+            &table_name(&tr.table),
+            Some(&tr.sql),
+            false,
+        );
+    }
+    let columns = [
+        ("type", "text"),
+        ("name", "text"),
+        ("tbl_name", "text"),
+        ("rootpage", "int"),
+        ("sql", "text"),
+    ]
+    .iter()
+    .map(|(n, t)| OutCol {
+        name: n.to_string(),
+        decl_type: t.to_string(),
+        affinity: None,
+        collation: None,
+    })
+    .collect();
+    QueryPlan {
+        body: QueryBody::Values(rows),
+        columns,
+        order: vec![],
+        presorted: false,
+        limit: None,
+        offset: None,
+        header: Default::default(),
+        point: None,
+    }
 }

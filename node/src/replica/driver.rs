@@ -393,7 +393,10 @@ impl Driver {
             } if !self.is_member(from) => {
                 // A valid cluster certificate is not enough: a removed node keeps its
                 // certificate until it expires or the CA rotates, and must not act for users.
-                tracing::warn!(peer = from, "refusing a forwarded request from a non-member");
+                tracing::warn!(
+                    peer = from,
+                    "refusing a forwarded request from a non-member"
+                );
                 let refusal = wire::ForwardedResponse {
                     status: 403,
                     body: serde_json::json!({"error": format!("node {from} is not a member of this cluster")})
