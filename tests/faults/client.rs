@@ -129,14 +129,17 @@ impl Tally {
 
     pub fn failed(&mut self, op: &str, why: &str) {
         self.ops.entry(op.to_string()).or_default()[1] += 1;
-        *self.reasons.entry(format!("failed: {why}")).or_default() += 1;
+        *self
+            .reasons
+            .entry(format!("{op} failed: {why}"))
+            .or_default() += 1;
     }
 
     pub fn indeterminate(&mut self, op: &str, why: &str) {
         self.ops.entry(op.to_string()).or_default()[2] += 1;
         *self
             .reasons
-            .entry(format!("indeterminate: {why}"))
+            .entry(format!("{op} indeterminate: {why}"))
             .or_default() += 1;
     }
 

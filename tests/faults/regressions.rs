@@ -60,3 +60,64 @@ fn expression_columns_are_named_by_their_text() {
         "{rows}"
     );
 }
+
+/// raft-rs 0.7 silently drops a ReadIndex request that reaches a leader before it has
+/// committed an entry of its own term (`Raft::step_leader`, `MsgReadIndex`: "Reject read only
+/// request when this leader has not committed any log entry in its term"). The driver's
+/// read batcher has already marked that round in flight, so it never completes and every
+/// later `linearizable` read on that leader queues behind it and times out (503 "linearizable
+/// read: timed out") for as long as the node stays leader. Reads arriving right after an
+/// election hit this; the fault suite's final reads found it. Fix: start a round only once
+/// `raft.commit_to_current_term()` holds (keep readers queued until the no-op commits), or
+/// re-issue a round that got no answer within an election timeout.
+#[test]
+#[ignore = "bug: a ReadIndex round started before the new leader commits in its term is lost; linearizable reads then time out forever"]
+fn linearizable_reads_keep_working_after_failover() {
+    use crate::client::{Conns, Reply};
+    use crate::harness::{ClusterSpec, Harness};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let _turn = crate::take_turn();
+    let mut spec = ClusterSpec::new(3);
+    spec.netns = false;
+    let mut h = Harness::new(&spec);
+    h.start_all();
+    h.wait_leader(Duration::from_secs(30)).expect("leader");
+    let urls = h.urls();
+    crate::workload::create_schema(&urls, Duration::from_secs(30)).expect("schema");
+    let stop = Arc::new(AtomicBool::new(false));
+    // Readers hammer every node so some read reaches each new leader the moment it wins.
+    let readers: Vec<_> = (0..6)
+        .map(|i| {
+            let (urls, stop) = (urls.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut conns = Conns::new(&urls, Duration::from_secs(2));
+                let mut n = i;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    let _ = conns.query(n % urls.len(), json!("SELECT 1"), "linearizable");
+                }
+            })
+        })
+        .collect();
+    let mut conns = Conns::new(&urls, Duration::from_secs(8));
+    for round in 1..=6 {
+        let old = h.leader().expect("leader");
+        h.kill(old);
+        let new = h.wait_leader(Duration::from_secs(30)).expect("new leader");
+        h.start(old);
+        std::thread::sleep(Duration::from_secs(3));
+        for _ in 0..3 {
+            let r = conns.query((new - 1) as usize, json!("SELECT 1"), "linearizable");
+            assert!(
+                matches!(r, Reply::Ok(_)),
+                "failover {round}: killed {old}, node {new} leads, yet a linearizable read \
+                 there answers {r:?}"
+            );
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for r in readers {
+        r.join().unwrap();
+    }
+}

@@ -1,9 +1,10 @@
 //! The workload: client threads doing what an application would, recorded for the checks.
 //!
 //! - Register clients read, write and compare-and-set integer registers (rows of
-//!   `reg(k, v)`), through random nodes. Writes and swaps, and reads at `linearizable` and
-//!   `strong`, go into a linearizability history; `weak` and `none` reads (allowed to be
-//!   stale) are kept aside and only checked for values nobody wrote. Every value written is
+//!   `reg(k, v)`), through random nodes. Writes and swaps, and reads at `linearizable`,
+//!   `strong` and `weak` (a leader lease: linearizable while clocks drift less than the
+//!   README's bound, which holds on one machine), go into a linearizability history; `none`
+//!   reads (allowed to be stale) are kept aside and only checked for values nobody wrote. Every value written is
 //!   unique, which the checker needs to stay fast. Each key serves a small group of clients
 //!   for a bounded number of operations, then the group moves on to a fresh key, so no
 //!   register's history outgrows what the checker can search.
@@ -56,7 +57,7 @@ pub struct WorkloadSpec {
     pub timeout: Duration,
 }
 
-/// A read at a level that may be stale, checked only for phantom values.
+/// A read at level `none` (may be stale), checked only for phantom values.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct LooseRead {
     pub client: u32,
@@ -127,7 +128,7 @@ pub fn write(
     }
 }
 
-/// Reads `key` at `level` through `node`. Linearizable and strong reads are recorded in
+/// Reads `key` at `level` through `node`. Reads at every level but `none` are recorded in
 /// `rec`; the value (if the read succeeded) is returned either way.
 #[allow(clippy::too_many_arguments)]
 pub fn read(
@@ -140,7 +141,7 @@ pub fn read(
     key: &str,
     level: &'static str,
 ) -> Option<Option<i64>> {
-    let checked = matches!(level, "linearizable" | "strong");
+    let checked = is_checked(level);
     let p = checked.then(|| rec.invoke(key, Call::Read));
     let op = format!("read {level}");
     let reply = conns.query(node, json!([READ, key]), level);
@@ -179,6 +180,11 @@ pub fn read(
         }
     }
     value
+}
+
+/// Whether reads at `level` must be linearizable.
+pub fn is_checked(level: &str) -> bool {
+    level != "none"
 }
 
 /// Starts the register clients. Each returns its output when `stop` is set.
@@ -303,7 +309,7 @@ fn register_client(
                 l.client = client;
             }
             if let Some(Some(v)) = seen {
-                if matches!(level, "linearizable" | "strong") {
+                if is_checked(level) {
                     known = Some(v);
                 }
             }

@@ -387,7 +387,7 @@ impl Cluster {
     /// addresses and peer list are rewritten. Certificates name node ids, not addresses, so
     /// they stay valid.
     pub fn init_on_hosts(hosts: &[std::net::IpAddr], http_port: u16, raft_port: u16) -> Cluster {
-        use reefdb::config::{Config, PeerConfig};
+        use serde_yaml::Value as Yaml;
         let dir = tempfile::Builder::new()
             .prefix("reef-faults-")
             .tempdir()
@@ -407,29 +407,44 @@ impl Cluster {
             "init-cluster failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let peers: Vec<PeerConfig> = hosts
+        let addrs: Vec<(SocketAddr, SocketAddr)> = hosts
             .iter()
-            .enumerate()
-            .map(|(i, h)| PeerConfig {
-                id: i as u64 + 1,
-                raft_addr: SocketAddr::new(*h, raft_port),
-                http_addr: SocketAddr::new(*h, http_port),
+            .map(|h| {
+                (
+                    SocketAddr::new(*h, http_port),
+                    SocketAddr::new(*h, raft_port),
+                )
             })
             .collect();
+        // Edited as plain YAML, so fields this test does not know survive untouched.
+        let peers = Yaml::Sequence(
+            addrs
+                .iter()
+                .enumerate()
+                .map(|(i, (http, raft))| {
+                    let mut m = serde_yaml::Mapping::new();
+                    m.insert("id".into(), (i as u64 + 1).into());
+                    m.insert("raft_addr".into(), raft.to_string().into());
+                    m.insert("http_addr".into(), http.to_string().into());
+                    Yaml::Mapping(m)
+                })
+                .collect(),
+        );
         let mut nodes = Vec::new();
-        for p in &peers {
-            let path = dir.path().join(format!("node{}/config.yaml", p.id));
+        for (i, (http, raft)) in addrs.iter().enumerate() {
+            let id = i as u64 + 1;
+            let path = dir.path().join(format!("node{id}/config.yaml"));
             let text = std::fs::read_to_string(&path).unwrap();
-            let mut config = Config::parse(&text, &path).expect("init-cluster config parses");
-            config.http_addr = p.http_addr;
-            config.raft_addr = p.raft_addr;
-            config.peers = peers.clone();
-            std::fs::write(&path, config.to_yaml()).unwrap();
+            let mut config: Yaml = serde_yaml::from_str(&text).expect("init-cluster config");
+            config["http_addr"] = http.to_string().into();
+            config["raft_addr"] = raft.to_string().into();
+            config["peers"] = peers.clone();
+            std::fs::write(&path, serde_yaml::to_string(&config).unwrap()).unwrap();
             nodes.push(Node {
-                id: p.id,
+                id,
                 config: path,
-                http: p.http_addr,
-                log: dir.path().join(format!("node{}/node.log", p.id)),
+                http: *http,
+                log: dir.path().join(format!("node{id}/node.log")),
                 child: None,
                 extra_args: Vec::new(),
             });
