@@ -27,6 +27,9 @@ pub struct ClusterSpec {
     pub small_disks: Vec<(u64, u64)>,
     /// `limits.request_timeout_ms` of every node.
     pub request_timeout_ms: u64,
+    /// The last this-many nodes are not members at first: configured with `bootstrap: false`
+    /// and left out of the others' peer lists, to be added later through the admin API.
+    pub spares: u64,
 }
 
 impl ClusterSpec {
@@ -36,6 +39,7 @@ impl ClusterSpec {
             netns: true,
             small_disks: Vec::new(),
             request_timeout_ms: 3000,
+            spares: 0,
         }
     }
 }
@@ -97,6 +101,21 @@ impl Harness {
                 out
             });
         }
+        let members = spec.nodes - spec.spares;
+        for id in 1..=spec.nodes {
+            h.cluster.edit_config(id, |t| {
+                let mut y: serde_yaml::Value = serde_yaml::from_str(&t).expect("config YAML");
+                if id > members {
+                    y["bootstrap"] = false.into();
+                } else if let Some(peers) = y["peers"].as_sequence_mut() {
+                    peers.retain(|p| p["id"].as_u64().is_some_and(|p| p <= members));
+                }
+                serde_yaml::to_string(&y).expect("config YAML")
+            });
+            if id > members {
+                h.retired.insert(id);
+            }
+        }
         for &(id, bytes) in &spec.small_disks {
             h.cluster.edit_config(id, |t| {
                 let out = t.replace("segment_bytes: 67108864", "segment_bytes: 1048576");
@@ -117,6 +136,13 @@ impl Harness {
 
     pub fn all_ids(&self) -> Vec<u64> {
         (1..=self.n).collect()
+    }
+
+    /// Node `id`'s Raft address, from its config.
+    pub fn raft_addr(&self, id: u64) -> String {
+        let text = std::fs::read_to_string(&self.cluster.node(id).config).expect("config");
+        let y: serde_yaml::Value = serde_yaml::from_str(&text).expect("config YAML");
+        y["raft_addr"].as_str().expect("raft_addr").to_string()
     }
 
     pub fn data_dir(&self, id: u64) -> PathBuf {
@@ -146,6 +172,7 @@ impl Harness {
         }
     }
 
+    /// Starts every member (spares wait to be added).
     pub fn start_all(&mut self) {
         for id in self.ids() {
             self.start(id);

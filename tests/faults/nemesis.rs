@@ -287,6 +287,11 @@ impl Nemesis {
         // Nemeses not yet seen go first, so even a short run exercises every one.
         let seen = self.counts();
         kinds.sort_by_key(|k| seen.contains_key(k.name()));
+        if kinds.first() == Some(&Kind::PauseLeader) && !self.active.is_empty() {
+            // Its turn, but it runs alone: wait for the others to heal rather than let the
+            // next kind take its place (it would rarely run otherwise).
+            return;
+        }
         for kind in kinds {
             if self.try_inject(h, kind, end) {
                 return;
@@ -502,13 +507,21 @@ impl Nemesis {
             }
             Heal::Disk { node, log_from } => {
                 let ballast = self.stop_ballast();
-                let exited = self.exits.remove(&node).or_else(|| h.cluster.reap(node));
+                let mut exited = self.exits.remove(&node).or_else(|| h.cluster.reap(node));
                 let text = h.cluster.log_text(node);
                 let new = text.get(log_from..).unwrap_or("");
                 let enospc = new
                     .lines()
                     .find(|l| l.contains("no space left on device"))
                     .map(str::to_string);
+                if enospc.is_some() && exited.is_none() {
+                    // It has just failed and is on its way out: let it finish.
+                    let deadline = Instant::now() + Duration::from_secs(10);
+                    while exited.is_none() && Instant::now() < deadline {
+                        std::thread::sleep(Duration::from_millis(50));
+                        exited = h.cluster.reap(node);
+                    }
+                }
                 if let Some(d) = h.disks.get_mut(&node) {
                     d.free();
                 }
