@@ -17,9 +17,10 @@
 //! `REEF_FAULTS_NEMESES` picks nemeses (`all`, or a list like `kill,pause-leader`);
 //! `REEF_FAULTS_SEED` also reseeds the short runs. A failed run leaves its history under
 //! `target/reef-faults/<run>-seed<seed>/`; `REEF_FAULTS_REPLAY=<that>/history.json` with the
-//! ignored `replay` test checks it again. Runs need root for namespaces and tmpfs mounts;
-//! without namespaces they fall back to loopback and skip partitions (set
-//! `REEF_FAULTS_REQUIRE_NETNS=1` to make that an error instead).
+//! ignored `replay` test checks it again. `REEF_TEST_BIN=<path>` runs the nodes from another
+//! `reefdb` build (a release build, another revision). Runs need root for namespaces and
+//! tmpfs mounts; without them they fall back to loopback and skip partitions and full disks,
+//! saying so (set `REEF_FAULTS_STRICT=1` to make that an error instead).
 
 #[path = "../support/mod.rs"]
 mod support;

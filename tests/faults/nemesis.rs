@@ -11,7 +11,7 @@
 //! | `partition-halves` | random minority / majority split (router policy rules)            |
 //! | `partition-leader` | the leader alone on one side                                      |
 //! | `partition-bridge` | two halves that cannot talk, one node that talks to both          |
-//! | `disk-full`        | fill the node's tmpfs data dir, push 256 KiB rows until it needs a|
+//! | `disk-full`        | fill the node's tmpfs data dir, push 64 KiB rows until it needs a |
 //! |                    | new segment; it must fail with "no space left on device"; then    |
 //! |                    | free the space and restart it                                     |
 //! | `corrupt`          | stop a follower, flip a byte in its oldest segment; it must refuse |
@@ -107,8 +107,9 @@ impl Kind {
 }
 
 /// Bytes of filler in each row the disk-full nemesis pushes: big rows bring the node to its
-/// next segment (1 MiB) within a second or two.
-const BALLAST_ROW: usize = 256 * 1024;
+/// next segment (1 MiB) within a second or two. Not bigger: every row stays in every node's
+/// state, and a large state makes the end-of-run digests slow.
+const BALLAST_ROW: usize = 64 * 1024;
 
 /// One injected fault, for the summary and the fault log.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -581,7 +582,7 @@ impl Nemesis {
                     client,
                     &urls,
                     Duration::from_secs(5),
-                    Duration::from_millis(20),
+                    Duration::from_millis(5),
                     BALLAST_ROW,
                     seed,
                     &s,

@@ -83,15 +83,19 @@ pub fn run(mut spec: RunSpec) -> RunResult {
         }
     }
     let mut results: Vec<Result<String, String>> = Vec::new();
+    let healed = Instant::now();
     let leader = h.wait_leader(Duration::from_secs(90));
     let converged = checks::wait_converged(&h, Duration::from_secs(180));
-    results.push(match (&leader, &converged) {
-        (Some(l), Ok(idx)) => Ok(format!(
-            "recovery: leader {l}, all nodes applied through index {idx}"
-        )),
-        (_, Err(e)) => Err(format!("recovery: {e}")),
-        (None, _) => Err("recovery: no leader within 90 s after healing".into()),
-    });
+    results.push(stamp(
+        healed,
+        match (&leader, &converged) {
+            (Some(l), Ok(idx)) => Ok(format!(
+                "recovery: leader {l}, all nodes applied through index {idx}"
+            )),
+            (_, Err(e)) => Err(format!("recovery: {e}")),
+            (None, _) => Err("recovery: no leader within 90 s after healing".into()),
+        },
+    ));
 
     // One last linearizable read of every key closes each register's history.
     let mut tally = Tally::default();
@@ -121,6 +125,7 @@ pub fn run(mut spec: RunSpec) -> RunResult {
         .flat_map(|r| r.ops().iter().map(|o| o.key.clone()))
         .collect();
     recorders.push(probes);
+    let t = Instant::now();
     if let Some(l) = leader {
         let mut final_reads = Recorder::new(FINAL_READ_CLIENT, clock);
         let mut conns = Conns::new(&urls, Duration::from_secs(10));
@@ -138,15 +143,18 @@ pub fn run(mut spec: RunSpec) -> RunResult {
             );
         }
         let [ok, failed, unknown] = final_tally.totals();
-        if failed + unknown > 0 {
-            results.push(Err(format!(
-                "final reads: {failed} failed and {unknown} indeterminate of {} after healing: {:?}",
-                keys.len(),
-                final_tally.reasons
-            )));
-        } else {
-            results.push(Ok(format!("final reads: {ok} keys read linearizably")));
-        }
+        results.push(stamp(
+            t,
+            if failed + unknown > 0 {
+                Err(format!(
+                    "final reads: {failed} failed and {unknown} indeterminate of {} after healing: {:?}",
+                    keys.len(),
+                    final_tally.reasons
+                ))
+            } else {
+                Ok(format!("final reads: {ok} keys read linearizably"))
+            },
+        ));
         recorders.push(final_reads);
     }
     let history = History::from_recorders(recorders);
@@ -167,10 +175,14 @@ pub fn run(mut spec: RunSpec) -> RunResult {
                 .join("; ")
         )));
     }
-    results.push(checks::appends(&h, &append_logs));
-    results.push(checks::no_phantoms(&history, &loose));
-    results.push(checks::digests(&h));
-    results.push(checks::linearizable(&history));
+    let t = Instant::now();
+    results.push(stamp(t, checks::appends(&h, &append_logs)));
+    let t = Instant::now();
+    results.push(stamp(t, checks::no_phantoms(&history, &loose)));
+    let t = Instant::now();
+    results.push(stamp(t, checks::digests(&h)));
+    let t = Instant::now();
+    results.push(stamp(t, checks::linearizable(&history)));
     if nemesis.problems.is_empty() {
         results.push(Ok("every fault behaved as expected".into()));
     } else {
@@ -179,8 +191,10 @@ pub fn run(mut spec: RunSpec) -> RunResult {
             nemesis.problems.join(" || ")
         )));
     }
-    results.push(checks::graceful_stop(&mut h));
-    results.push(checks::logs_verify(&h));
+    let t = Instant::now();
+    results.push(stamp(t, checks::graceful_stop(&mut h)));
+    let t = Instant::now();
+    results.push(stamp(t, checks::logs_verify(&h)));
     let panics = h.panics();
     results.push(if panics.is_empty() {
         Ok("no node panicked".into())
@@ -220,6 +234,12 @@ pub fn run(mut spec: RunSpec) -> RunResult {
     }
 }
 
+/// Appends how long a check took to its line.
+fn stamp(since: Instant, r: Result<String, String>) -> Result<String, String> {
+    let took = format!(" [{:.1?}]", since.elapsed());
+    r.map(|l| l + &took).map_err(|e| e + &took)
+}
+
 fn to_json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string_pretty(v).unwrap_or_default()
 }
@@ -248,6 +268,9 @@ fn summarise(
         (None, None) => "loopback".into(),
     };
     let _ = writeln!(s, "network: {net}");
+    if let Some(why) = &h.disk_unavailable {
+        let _ = writeln!(s, "small data disk unavailable: {why}");
+    }
     let _ = writeln!(
         s,
         "nemeses: {}",
