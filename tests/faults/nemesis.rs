@@ -172,6 +172,8 @@ pub struct Nemesis {
     ballast_no: u32,
     /// Nodes that exited while a fault that expects it (a full disk) was active.
     exits: BTreeMap<u64, std::process::ExitStatus>,
+    /// A fault that runs alone is due: inject nothing else until the others heal.
+    exclusive_next: bool,
 }
 
 impl Nemesis {
@@ -198,6 +200,7 @@ impl Nemesis {
             ballast_logs: Vec::new(),
             ballast_no: 0,
             exits: BTreeMap::new(),
+            exclusive_next: false,
         }
     }
 
@@ -222,7 +225,15 @@ impl Nemesis {
         while Instant::now() < end {
             self.heal_due(h, false);
             self.watch_exits(h);
-            if Instant::now() >= next && self.active.len() < self.spec.max_concurrent {
+            if self.exclusive_next {
+                if self.active.is_empty() {
+                    self.exclusive_next = false;
+                    if !self.try_inject(h, Kind::PauseLeader, end) {
+                        self.inject_one(h, end);
+                    }
+                    next = Instant::now() + self.pick_duration(self.spec.gap);
+                }
+            } else if Instant::now() >= next && self.active.len() < self.spec.max_concurrent {
                 self.inject_one(h, end);
                 let gap = self.pick_duration(self.spec.gap);
                 next = Instant::now() + gap;
@@ -289,8 +300,9 @@ impl Nemesis {
         let seen = self.counts();
         kinds.sort_by_key(|k| seen.contains_key(k.name()));
         if kinds.first() == Some(&Kind::PauseLeader) && !self.active.is_empty() {
-            // Its turn, but it runs alone: wait for the others to heal rather than let the
-            // next kind take its place (it would rarely run otherwise).
+            // Its turn, but it runs alone: hold further faults until the others have healed
+            // (it would rarely run otherwise).
+            self.exclusive_next = true;
             return;
         }
         for kind in kinds {
@@ -804,6 +816,17 @@ pub fn tail(text: &str, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
+/// A log line as the fault log quotes it: without the timestamp and level in front.
 fn shorten(s: &str, max: usize) -> String {
+    let s = s.trim();
+    let s = match s.split_once("Z ") {
+        Some((ts, rest)) if ts.len() < 40 && ts.contains('T') => rest.trim_start(),
+        _ => s,
+    };
+    let s = ["ERROR ", "WARN ", "INFO "]
+        .iter()
+        .find_map(|l| s.strip_prefix(l))
+        .unwrap_or(s)
+        .trim_start();
     reefdb::client::shorten(s, max)
 }
