@@ -18,6 +18,9 @@
 //! |                    | to start, naming the file; `reef-logtool verify` must agree; then  |
 //! |                    | put the byte back and restart it                                  |
 //!
+//! Every 20 s the nemesis lets all faults heal and checks liveness: an agreed leader, a
+//! write and a linearizable read through it, within bounds.
+//!
 //! Faults overlap up to `max_concurrent`, never two on one node, never two partitions, and
 //! never more nodes down at once than a minority. Everything random comes from one seed.
 //! Expectations that fail (a corrupted node that starts, a node that exits on its own) are
@@ -110,6 +113,13 @@ impl Kind {
 /// next segment (1 MiB) within a second or two. Not bigger: every row stays in every node's
 /// state, and a large state makes the end-of-run digests slow.
 const BALLAST_ROW: usize = 64 * 1024;
+
+/// How often the run stops injecting, lets every fault heal, and checks that the cluster
+/// serves again.
+const LIVENESS_EVERY: Duration = Duration::from_secs(20);
+
+/// The fault log's name for a liveness check.
+const LIVENESS: &str = "liveness-check";
 
 /// One injected fault, for the summary and the fault log.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -222,14 +232,22 @@ impl Nemesis {
     pub fn run(&mut self, h: &mut Harness, duration: Duration) {
         let end = Instant::now() + duration;
         let mut next = Instant::now() + self.pick_duration(self.spec.gap);
+        let mut next_liveness = Instant::now() + LIVENESS_EVERY;
         while Instant::now() < end {
             self.heal_due(h, false);
             self.watch_exits(h);
-            if self.exclusive_next {
+            let liveness_due = Instant::now() >= next_liveness;
+            if self.exclusive_next || liveness_due {
+                // Something that needs a quiet cluster is due: let the faults drain first.
                 if self.active.is_empty() {
-                    self.exclusive_next = false;
-                    if !self.try_inject(h, Kind::PauseLeader, end) {
-                        self.inject_one(h, end);
+                    if liveness_due {
+                        self.liveness(h);
+                        next_liveness = Instant::now() + LIVENESS_EVERY;
+                    } else {
+                        self.exclusive_next = false;
+                        if !self.try_inject(h, Kind::PauseLeader, end) {
+                            self.inject_one(h, end);
+                        }
                     }
                     next = Instant::now() + self.pick_duration(self.spec.gap);
                 }
@@ -242,6 +260,88 @@ impl Nemesis {
         }
         self.heal_due(h, true);
         self.watch_exits(h);
+    }
+
+    /// With every fault healed, the cluster must serve again soon: an agreed leader, a write
+    /// through it, and a linearizable read there, each within bounds. (A leader that keeps
+    /// its role but no longer answers linearizable reads is a bug the histories alone do
+    /// not show: its reads just time out.)
+    fn liveness(&mut self, h: &mut Harness) {
+        let started = Instant::now();
+        let at = self.secs();
+        let Some(l) = h.wait_leader(Duration::from_secs(20)) else {
+            self.problems.push(format!(
+                "liveness at {at:.1}s: no agreed leader within 20 s of every fault healing"
+            ));
+            return;
+        };
+        let reasons_before = self.probes.tally.reasons.clone();
+        let p = &mut self.probes;
+        p.key_no += 1;
+        p.seq += 1;
+        let key = format!("live_{}", p.key_no);
+        let value = workload::unique_value(PROBE_CLIENT, p.seq);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let (mut wrote, mut read) = (false, None);
+        while Instant::now() < deadline && read.is_none() {
+            if !wrote {
+                wrote = workload::write(
+                    &mut self.conns,
+                    (l - 1) as usize,
+                    &mut p.recorder,
+                    &mut p.tally,
+                    &mut p.anomalies,
+                    &key,
+                    value,
+                );
+            } else {
+                read = workload::read(
+                    &mut self.conns,
+                    (l - 1) as usize,
+                    &mut p.recorder,
+                    &mut p.loose,
+                    &mut p.tally,
+                    &mut p.anomalies,
+                    &key,
+                    "linearizable",
+                );
+            }
+            if read.is_none() {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+        let detail = match (wrote, read) {
+            (true, Some(_)) => format!(
+                "leader {l} took a write and served a linearizable read within {:.1?}",
+                started.elapsed()
+            ),
+            _ => {
+                let what = if wrote {
+                    "a linearizable read"
+                } else {
+                    "a write"
+                };
+                let seen: Vec<&String> = self
+                    .probes
+                    .tally
+                    .reasons
+                    .iter()
+                    .filter(|(k, n)| reasons_before.get(*k) != Some(n))
+                    .map(|(k, _)| k)
+                    .collect();
+                self.problems.push(format!(
+                    "liveness at {at:.1}s: with every fault healed, leader {l} did not serve \
+                     {what} within 15 s; answers: {seen:?}"
+                ));
+                format!("leader {l} did NOT serve {what} within 15 s")
+            }
+        };
+        self.log.push(FaultRecord {
+            kind: LIVENESS,
+            start_s: at,
+            end_s: self.secs(),
+            detail,
+        });
     }
 
     /// Restarts nodes that exited by themselves (recorded as problems unless expected).
@@ -793,13 +893,18 @@ impl Nemesis {
         )
     }
 
-    /// Counts of injected faults by kind.
+    /// Counts of injected faults by kind (liveness checks are not faults).
     pub fn counts(&self) -> BTreeMap<&'static str, u64> {
         let mut m = BTreeMap::new();
-        for r in &self.log {
+        for r in self.log.iter().filter(|r| r.kind != LIVENESS) {
             *m.entry(r.kind).or_default() += 1;
         }
         m
+    }
+
+    /// How many liveness checks ran.
+    pub fn liveness_checks(&self) -> usize {
+        self.log.iter().filter(|r| r.kind == LIVENESS).count()
     }
 }
 

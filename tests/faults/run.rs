@@ -284,13 +284,14 @@ fn summarise(
     let counts = nemesis.counts();
     let _ = writeln!(
         s,
-        "faults injected: {} ({})",
-        nemesis.log.len(),
+        "faults injected: {} ({}); liveness checks with every fault healed: {}",
+        counts.values().sum::<u64>(),
         counts
             .iter()
             .map(|(k, n)| format!("{k} {n}"))
             .collect::<Vec<_>>()
-            .join(", ")
+            .join(", "),
+        nemesis.liveness_checks()
     );
     let [ok, failed, unknown] = tally.totals();
     let _ = writeln!(
