@@ -643,3 +643,207 @@ pub fn check_every_ack_once(c: &Cluster, acks: &Acks) {
         );
     }
 }
+// ----- Additions for the fault suite (tests/faults): nodes on chosen addresses, started
+// through a hook (to enter a network namespace), and polled with short timeouts so a paused
+// node cannot stall the caller.
+
+/// The `reefdb` binary nodes run: `REEF_TEST_BIN` when set (e.g. a release build, or another
+/// revision under test), else the one cargo built for this test.
+pub fn node_bin() -> PathBuf {
+    std::env::var_os("REEF_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(BIN))
+}
+
+impl Cluster {
+    /// Writes a cluster whose node `I` listens on `hosts[I-1]` (HTTP `http_port`, Raft
+    /// `raft_port`): `init-cluster` writes certificates and configs, then each config's own
+    /// addresses and peer list are rewritten. Certificates name node ids, not addresses, so
+    /// they stay valid.
+    pub fn init_on_hosts(hosts: &[std::net::IpAddr], http_port: u16, raft_port: u16) -> Cluster {
+        use serde_yaml::Value as Yaml;
+        let dir = tempfile::Builder::new()
+            .prefix("reef-faults-")
+            .tempdir()
+            .expect("temp dir");
+        let n = hosts.len() as u64;
+        let out = Command::new(node_bin())
+            .args(["init-cluster", "--dir"])
+            .arg(dir.path())
+            .args(["--nodes", &n.to_string()])
+            .args(["--host", &hosts[0].to_string()])
+            .args(["--http-port", &http_port.to_string()])
+            .args(["--raft-port", &raft_port.to_string()])
+            .output()
+            .expect("run reefdb init-cluster");
+        assert!(
+            out.status.success(),
+            "init-cluster failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let addrs: Vec<(SocketAddr, SocketAddr)> = hosts
+            .iter()
+            .map(|h| {
+                (
+                    SocketAddr::new(*h, http_port),
+                    SocketAddr::new(*h, raft_port),
+                )
+            })
+            .collect();
+        // Edited as plain YAML, so fields this test does not know survive untouched.
+        let peers = Yaml::Sequence(
+            addrs
+                .iter()
+                .enumerate()
+                .map(|(i, (http, raft))| {
+                    let mut m = serde_yaml::Mapping::new();
+                    m.insert("id".into(), (i as u64 + 1).into());
+                    m.insert("raft_addr".into(), raft.to_string().into());
+                    m.insert("http_addr".into(), http.to_string().into());
+                    Yaml::Mapping(m)
+                })
+                .collect(),
+        );
+        let mut nodes = Vec::new();
+        for (i, (http, raft)) in addrs.iter().enumerate() {
+            let id = i as u64 + 1;
+            let path = dir.path().join(format!("node{id}/config.yaml"));
+            let text = std::fs::read_to_string(&path).unwrap();
+            let mut config: Yaml = serde_yaml::from_str(&text).expect("init-cluster config");
+            config["http_addr"] = http.to_string().into();
+            config["raft_addr"] = raft.to_string().into();
+            config["peers"] = peers.clone();
+            std::fs::write(&path, serde_yaml::to_string(&config).unwrap()).unwrap();
+            nodes.push(Node {
+                id,
+                config: path,
+                http: *http,
+                log: dir.path().join(format!("node{id}/node.log")),
+                child: None,
+                extra_args: Vec::new(),
+            });
+        }
+        Cluster {
+            dir,
+            nodes,
+            tls: None,
+            authorization: None,
+        }
+    }
+
+    /// Starts node `id` like [`Cluster::start_node`], letting `prepare` adjust the command
+    /// first (environment, a `pre_exec` hook that enters a network namespace, ...).
+    pub fn start_node_with(&mut self, id: u64, prepare: impl FnOnce(&mut Command)) {
+        let node = self.node_mut(id);
+        assert!(node.child.is_none(), "node {id} is already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&node.log)
+            .unwrap();
+        let mut cmd = Command::new(node_bin());
+        cmd.arg("run")
+            .arg("--config")
+            .arg(&node.config)
+            .args(&node.extra_args)
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            // The log is a file: no colour codes in it.
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        prepare(&mut cmd);
+        node.child = Some(cmd.spawn().expect("spawn reefdb run"));
+    }
+
+    /// If node `id` exited on its own, forgets its process and returns how it ended.
+    pub fn reap(&mut self, id: u64) -> Option<std::process::ExitStatus> {
+        let node = self.node_mut(id);
+        let status = node.child.as_mut()?.try_wait().ok()??;
+        node.child = None;
+        Some(status)
+    }
+
+    /// The process id of node `id`, if it runs.
+    pub fn pid(&self, id: u64) -> Option<u32> {
+        self.node(id).child.as_ref().map(|c| c.id())
+    }
+
+    /// `GET /status` (with `?digest` if asked) answered within `timeout`, or None.
+    pub fn status_within(&self, id: u64, digest: bool, timeout: Duration) -> Option<Value> {
+        let path = if digest { "/status?digest" } else { "/status" };
+        match http_within(self.node(id).http, "GET", path, None, timeout) {
+            Ok((200, v)) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The node's log text (every start appends to it), without terminal colour codes.
+    pub fn log_text(&self, id: u64) -> String {
+        let raw = std::fs::read(&self.node(id).log).unwrap_or_default();
+        strip_ansi(&String::from_utf8_lossy(&raw))
+    }
+}
+
+/// [`http`] with one timeout for connecting and for the whole answer.
+pub fn http_within(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    timeout: Duration,
+) -> std::io::Result<(u16, Value)> {
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut s = TcpStream::connect_timeout(&addr, timeout)?;
+    s.set_read_timeout(Some(timeout))?;
+    s.set_write_timeout(Some(timeout))?;
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes())?;
+    s.write_all(body.as_bytes())?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf)?;
+    let text = String::from_utf8_lossy(&buf);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other(format!("no HTTP header in {text:?}")))?;
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad status line {head:?}")))?;
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    let json = serde_json::from_str(&body).unwrap_or(Value::String(body));
+    Ok((code, json))
+}
+
+/// Removes terminal escape sequences (`ESC [ ... letter`).
+pub fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            chars.next();
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
