@@ -61,7 +61,10 @@ SELECT COUNT(*) AS n FROM fish;
         "| n |",
         "| 2 |",
     ] {
-        assert!(out.contains(want), "{want:?} missing from:\n{out}\nstderr:\n{err}");
+        assert!(
+            out.contains(want),
+            "{want:?} missing from:\n{out}\nstderr:\n{err}"
+        );
     }
     // A failing statement prints the server's message and the exit status says so.
     let (ok, _out, err) = shell(&c, leader, "SELECT nope FROM fish;\n");

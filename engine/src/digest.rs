@@ -43,7 +43,7 @@ pub(crate) fn digest(st: &State) -> StateDigest {
                 feed(&mut h, b'F', format!("{}={:?}", c.name, c.fill).as_bytes());
             }
         }
-        if let Some(td) = st.tables.get(key) {
+        if let Some(td) = st.tables.get(key.as_str()) {
             feed(&mut h, b'A', &td.autoinc_seq.to_le_bytes());
             for (k, v) in td.rows.iter(false) {
                 feed(&mut h, b'k', k);
@@ -73,7 +73,7 @@ pub(crate) fn digest(st: &State) -> StateDigest {
         feed(
             &mut h,
             b'r',
-            serde_json::to_string(result.as_ref())
+            serde_json::to_string(&result.result())
                 .unwrap_or_default()
                 .as_bytes(),
         );

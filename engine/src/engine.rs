@@ -15,7 +15,7 @@ use crate::cache::PlanCache;
 use crate::digest::{digest, StateDigest};
 use crate::error::{Error, Result};
 use crate::exec::write::{self, Outcome};
-use crate::exec::{bind, ddl, Limits, Runtime};
+use crate::exec::{self, ddl, Limits, Runtime};
 use crate::func::FnEnv;
 use crate::plan::{Compiled, CompiledStmt};
 use crate::result::{BatchResult, ExecResult, Rows, StatementResult};
@@ -74,18 +74,24 @@ pub struct Engine {
     state: State,
     config: EngineConfig,
     cache: PlanCache,
-}
-
-fn decl_type_json(t: &str) -> String {
-    t.to_ascii_lowercase()
+    /// Buffers lent to each statement's runtime (row encoding, undo log) so a small write
+    /// allocates neither.
+    spare_scratch: Vec<u8>,
+    spare_undo: Vec<exec::write::UndoOp>,
 }
 
 pub(crate) fn rows_of(o: Outcome) -> Rows {
-    let cols = o.columns.unwrap_or_default();
-    Rows {
-        columns: cols.iter().map(|c| c.name.clone()).collect(),
-        types: cols.iter().map(|c| decl_type_json(&c.decl_type)).collect(),
-        values: o.rows,
+    match o.columns {
+        Some(h) => Rows {
+            columns: h.names,
+            types: h.types,
+            values: o.rows,
+        },
+        None => Rows {
+            columns: Arc::from(Vec::new()),
+            types: Arc::from(Vec::new()),
+            values: o.rows,
+        },
     }
 }
 
@@ -116,6 +122,8 @@ impl Engine {
             state: State::default(),
             config,
             cache,
+            spare_scratch: Vec::new(),
+            spare_undo: Vec::new(),
         }
     }
 
@@ -128,7 +136,7 @@ impl Engine {
     pub fn apply(&mut self, index: u64, term: u64, batch: &CommandBatch) -> BatchResult {
         if batch.client_id != 0 {
             if let Some(r) = self.state.dedup.get(batch.client_id, batch.seq) {
-                let r = (**r).clone();
+                let r = r.result();
                 self.set_applied(index, term);
                 return r;
             }
@@ -138,7 +146,7 @@ impl Engine {
             self.state.dedup.record(
                 batch.client_id,
                 batch.seq,
-                Arc::new(results.clone()),
+                &results,
                 self.config.dedup_capacity,
             );
         }
@@ -218,15 +226,20 @@ impl Engine {
                 limit: self.config.max_statement_bytes,
             });
         }
-        let parsed = self.cache.parsed(sql)?;
         let mut last = StatementResult::Exec(ExecResult {
             last_insert_id: env.last_insert_rowid.get(),
             rows_affected: 0,
             returning: None,
         });
-        for i in 0..parsed.len() {
-            let c = self.cache.compiled(sql, i, &self.state.catalog)?;
+        let mut i = 0;
+        loop {
+            let (c, n) = self.cache.get(sql, i, &self.state.catalog)?;
+            let Some(c) = c else { break };
             last = self.exec(&c, sql, params, env, explicit, batch_txn)?;
+            i += 1;
+            if i >= n {
+                break;
+            }
         }
         Ok(last)
     }
@@ -272,22 +285,56 @@ impl Engine {
             }
             _ => {}
         }
-        let bound = bind(&c.params, params)?;
+        let mut store = Vec::new();
+        let bound = exec::params(&c.params, params, &mut store)?;
         let rt = Runtime::new(env, self.config.limits());
         let outcome = if c.read_only {
-            write::read(&self.state, &rt, &c.stmt, &bound, None)?
+            write::read(&self.state, &rt, &c.stmt, bound, None)?
         } else {
-            let savepoint = self.state.clone();
-            let r = match &c.stmt {
-                CompiledStmt::Direct(s) => ddl::execute(&mut self.state, &rt, s, sql),
-                CompiledStmt::Reindex(n) => ddl::reindex(&self.state, n),
-                other => write::run(&mut self.state, &rt, other, &bound, None),
-            };
-            match r {
-                Ok(o) => o,
-                Err(e) => {
-                    self.state = savepoint;
-                    return Err(e);
+            match &c.stmt {
+                // Schema changes are rare: a savepoint is a clone of the whole state.
+                CompiledStmt::Direct(_) | CompiledStmt::Reindex(_) => {
+                    let savepoint = self.state.clone();
+                    let r = match &c.stmt {
+                        CompiledStmt::Direct(s) => ddl::execute(&mut self.state, &rt, s, sql),
+                        CompiledStmt::Reindex(n) => ddl::reindex(&self.state, n),
+                        _ => unreachable!("matched above"),
+                    };
+                    match r {
+                        Ok(o) => o,
+                        Err(e) => {
+                            self.state = savepoint;
+                            return Err(e);
+                        }
+                    }
+                }
+                // Row changes are undone from the statement's undo log, so a statement never
+                // copies the maps it writes to just in case it fails.
+                other => {
+                    rt.scratch.replace(std::mem::take(&mut self.spare_scratch));
+                    rt.undo.replace(std::mem::take(&mut self.spare_undo));
+                    let max = self.config.max_result_rows;
+                    let r = write::run(&mut self.state, &rt, other, bound, None).and_then(|o| {
+                        if o.rows.len() > max {
+                            Err(Error::TooManyRows { limit: max })
+                        } else {
+                            Ok(o)
+                        }
+                    });
+                    let mut undo = rt.undo.take();
+                    if let Err(e) = r {
+                        write::rollback(&mut self.state, undo);
+                        return Err(e);
+                    }
+                    undo.clear();
+                    if undo.capacity() <= 4096 {
+                        self.spare_undo = undo;
+                    }
+                    let scratch = rt.scratch.take();
+                    if scratch.capacity() <= 1 << 16 {
+                        self.spare_scratch = scratch;
+                    }
+                    r.expect("checked above")
                 }
             }
         };

@@ -42,18 +42,21 @@
 //!
 //! Every one of those maps is a [`store::Layered`]: a read-only **base** ([`store::BaseLayer`],
 //! point `get` and ordered `range` over `&[u8]` keys returning `&[u8]` values) under a
-//! **delta** (`imbl::OrdMap<Key, Slot>`, where `Slot` is a new value or a tombstone). Reads
-//! merge the two in key order, the delta shadowing the base; writes touch only the delta;
-//! a delete of a key that exists only in the delta removes it, a delete of a base key writes a
-//! tombstone. Today every base is [`store::EmptyBase`]. The snapshot issue adds a base that
-//! serves keys and rows straight out of a memory-mapped rkyv archive (nothing is decoded until
-//! a column is read), installs it with [`store::Layered::with_base`], and after building a new
-//! base from a view drops the delta entries it covers. Nothing above `store` knows which base
-//! is underneath.
+//! **delta** ([`pmap::PMap`], a persistent copy-on-write B+tree, from key to
+//! [`store::Slot`]: a new value or a tombstone; rows are keyed by [`store::RowKey`], index
+//! entries by [`store::Key`]). Reads merge the two in key order, the delta shadowing the
+//! base; writes touch only the delta; a delete of a key that exists only in the delta removes
+//! it, a delete of a base key writes a tombstone. Today every base is [`store::EmptyBase`].
+//! The snapshot issue adds a base that serves keys and rows straight out of a memory-mapped
+//! rkyv archive (nothing is decoded until a column is read), installs it with
+//! [`store::Layered::with_base`], and after building a new base from a view (merging
+//! [`store::Layered::iter`], or the base plus [`store::Layered::delta`]) starts the next
+//! delta empty. Nothing above `store` knows which base is underneath.
 //!
 //! The whole replicated state (`state::State`: catalog, table stores, the idempotency table,
 //! applied index/term) is made of persistent structures and `Arc`s, so cloning it is O(1). A
-//! [`View`] is such a clone; a statement savepoint and a transaction are too.
+//! [`View`] is such a clone, and so is the savepoint a transaction batch rolls back to (a
+//! single statement rolls back through an undo log of its own changes instead).
 //!
 //! # SQL
 //!
@@ -77,6 +80,7 @@ pub(crate) mod func;
 mod num;
 mod parse;
 pub(crate) mod plan;
+pub mod pmap;
 mod prepare;
 mod result;
 pub mod state;
@@ -86,7 +90,7 @@ mod view;
 
 pub use affinity::Affinity;
 pub use batch::{CommandBatch, Params, Statement};
-pub use dedup::DedupTable;
+pub use dedup::{DedupTable, Recorded};
 pub use digest::StateDigest;
 pub use engine::{classify, Engine, EngineConfig, StatementKind};
 pub use error::{DecodeError, Error, Result};

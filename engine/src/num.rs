@@ -29,6 +29,23 @@ fn is_space(b: u8) -> bool {
 
 /// Scan `s` for the longest prefix that is a decimal number (after leading whitespace).
 pub(crate) fn scan(s: &[u8]) -> Scan {
+    // SQLite parses numbers from NUL-terminated text: an embedded NUL ends the string. Its
+    // integer check reads the full length, so "1\0x" is the REAL 1.0, not the INTEGER 1.
+    let (s, nul_tail) = match s.iter().position(|&b| b == 0) {
+        Some(n) => (&s[..n], true),
+        None => (s, false),
+    };
+    let sc = scan_plain(s);
+    match sc.num {
+        Num::Int(i) if nul_tail && sc.any => Scan {
+            num: Num::Real(i as f64),
+            ..sc
+        },
+        _ => sc,
+    }
+}
+
+fn scan_plain(s: &[u8]) -> Scan {
     let mut i = 0;
     while i < s.len() && is_space(s[i]) {
         i += 1;
@@ -206,11 +223,89 @@ pub(crate) fn cmp_int_real(i: i64, r: f64) -> std::cmp::Ordering {
     }
 }
 
-/// Format a REAL the way SQLite renders it as text (`%!.15g`).
+/// Format a REAL the way SQLite (3.54) renders it as text: `%!.17g`, shortened when a
+/// shorter form provably round-trips (so 0.1 prints as `0.1`, 1.0/3 as
+/// `0.33333333333333331`, 2^63 as `9.2233720368547758e+18`).
 pub fn format_real(f: f64) -> String {
     let mut out = String::new();
     write_real(&mut out, f);
     out
+}
+
+/// The digit string SQLite's `sqlite3FpDecode` works from: `r` (> 0) rounded to 18 or 19
+/// significant digits, the count chosen from the binary exponent exactly as
+/// `sqlite3Fp2Convert10` chooses it; and the position of the decimal point
+/// (r ~ 0.d1d2... x 10^dp).
+fn sqlite_digits(r: f64) -> (Vec<u8>, i32) {
+    let bits = r.to_bits();
+    let be = ((bits >> 52) & 0x7ff) as i32;
+    let e = if be == 0 {
+        let m = bits & 0x000f_ffff_ffff_ffff;
+        -1074 - m.leading_zeros() as i32
+    } else {
+        be - 1086
+    };
+    let p = 17 - (((e + 63) * 78913) >> 18);
+    // Integer digits of r * 10^p = decimal point position of r + p.
+    let first = format!("{r:.19e}");
+    let e10: i32 = first
+        .split_once('e')
+        .and_then(|(_, x)| x.parse().ok())
+        .unwrap_or(0);
+    let ndig = (e10 + 1 + p).clamp(18, 19) as usize;
+    let s = format!("{r:.*e}", ndig - 1);
+    let (mant, exp) = s.split_once('e').unwrap_or((&s, "0"));
+    let e10: i32 = exp.parse().unwrap_or(0);
+    (mant.bytes().filter(u8::is_ascii_digit).collect(), e10 + 1)
+}
+
+/// `round(r, n)` for n > 0 as SQLite computes it: the decimal digits SQLite derives, rounded
+/// half away from zero at the n-th decimal place, read back as a double.
+pub(crate) fn round_decimal(f: f64, n: usize) -> f64 {
+    if f == 0.0 || !f.is_finite() {
+        return f;
+    }
+    let (mut z, mut dp) = sqlite_digits(f.abs());
+    let keep = dp + n as i32;
+    if keep < 0 {
+        return 0.0 * f.signum();
+    }
+    let keep = keep as usize;
+    if keep < z.len() {
+        let up = z[keep] >= b'5';
+        z.truncate(keep);
+        if up {
+            let mut j = keep;
+            loop {
+                if j == 0 {
+                    z.insert(0, b'1');
+                    dp += 1;
+                    break;
+                }
+                j -= 1;
+                if z[j] == b'9' {
+                    z[j] = b'0';
+                } else {
+                    z[j] += 1;
+                    break;
+                }
+            }
+        }
+    }
+    if z.is_empty() {
+        return 0.0 * f.signum();
+    }
+    let text = format!(
+        "{}0.{}e{}",
+        if f < 0.0 { "-" } else { "" },
+        std::str::from_utf8(&z).unwrap_or("0"),
+        dp
+    );
+    text.parse().unwrap_or(f)
+}
+
+fn round_trips(v: u64, p: i32, r: f64) -> bool {
+    format!("{v}e{p}").parse::<f64>().is_ok_and(|x| x == r)
 }
 
 pub(crate) fn write_real(out: &mut String, f: f64) {
@@ -226,23 +321,63 @@ pub(crate) fn write_real(out: &mut String, f: f64) {
         out.push_str("0.0");
         return;
     }
-    let s = format!("{:.14e}", f);
-    let (mant, exp) = match s.split_once('e') {
-        Some(p) => p,
-        None => {
-            out.push_str(&s);
-            return;
-        }
+    let r = f.abs();
+    let (mut z, mut dp) = sqlite_digits(r);
+    let n = z.len() as i32;
+    let mut keep = 17usize;
+    let digits_value = |z: &[u8], upto: usize| -> u64 {
+        z[..upto]
+            .iter()
+            .fold(0u64, |a, d| a * 10 + (d - b'0') as u64)
     };
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let neg = mant.starts_with('-');
-    let digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
-    let digits = digits.trim_end_matches('0');
-    let digits = if digits.is_empty() { "0" } else { digits };
-    if neg {
+    if z[15] == b'9' && z[14] == b'9' {
+        let mut jj = 14;
+        while jj > 0 && z[jj - 1] == b'9' {
+            jj -= 1;
+        }
+        let v2 = if jj == 0 { 1 } else { digits_value(&z, jj) + 1 };
+        if round_trips(v2, dp - jj as i32, r) {
+            keep = jj + 1;
+        }
+    } else if dp >= n || (z[15] == b'0' && z[14] == b'0' && z[13] == b'0') {
+        let mut jj = 13;
+        while jj > 1 && z[jj - 1] == b'0' {
+            jj -= 1;
+        }
+        if round_trips(digits_value(&z, jj), dp - jj as i32, r) {
+            keep = jj + 1;
+        }
+    }
+    // Round to `keep` digits (half up, as SQLite does on its digit string).
+    let round_up = z[keep] >= b'5';
+    z.truncate(keep);
+    if round_up {
+        let mut j = keep;
+        loop {
+            if j == 0 {
+                z.insert(0, b'1');
+                z.truncate(keep);
+                dp += 1;
+                break;
+            }
+            j -= 1;
+            if z[j] == b'9' {
+                z[j] = b'0';
+            } else {
+                z[j] += 1;
+                break;
+            }
+        }
+    }
+    while z.len() > 1 && z.last() == Some(&b'0') {
+        z.pop();
+    }
+    if f < 0.0 {
         out.push('-');
     }
-    if !(-4..15).contains(&exp) {
+    let digits = std::str::from_utf8(&z).unwrap_or("0");
+    let exp10 = dp - 1;
+    if !(-4..=16).contains(&exp10) {
         out.push_str(&digits[..1]);
         out.push('.');
         if digits.len() > 1 {
@@ -251,20 +386,20 @@ pub(crate) fn write_real(out: &mut String, f: f64) {
             out.push('0');
         }
         out.push('e');
-        out.push(if exp < 0 { '-' } else { '+' });
-        let a = exp.unsigned_abs();
+        out.push(if exp10 < 0 { '-' } else { '+' });
+        let a = exp10.unsigned_abs();
         if a < 10 {
             out.push('0');
         }
         out.push_str(&a.to_string());
-    } else if exp < 0 {
+    } else if exp10 < 0 {
         out.push_str("0.");
-        for _ in 0..(-exp - 1) {
+        for _ in 0..(-exp10 - 1) {
             out.push('0');
         }
         out.push_str(digits);
     } else {
-        let e = exp as usize;
+        let e = exp10 as usize;
         if digits.len() > e + 1 {
             out.push_str(&digits[..e + 1]);
             out.push('.');
@@ -292,11 +427,13 @@ mod tests {
             (1e20, "1.0e+20"),
             (1.5e-7, "1.5e-07"),
             (123456789012345.0, "123456789012345.0"),
-            (1234567890123456.0, "1.23456789012346e+15"),
-            (1.0 / 3.0, "0.333333333333333"),
+            (1234567890123456.0, "1234567890123456.0"),
+            (0.1 + 0.2, "0.30000000000000004"),
+            (49.47, "49.47"),
+            (1.0 / 3.0, "0.33333333333333332"),
             (0.0001, "0.0001"),
             (100.0, "100.0"),
-            (TWO_63, "9.22337203685478e+18"),
+            (TWO_63, "9.2233720368547758e+18"),
         ];
         for (f, s) in cases {
             assert_eq!(format_real(f), s, "{f}");

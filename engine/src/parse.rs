@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 
 /// Deepest expression / query nesting the parser accepts; deeper input is an error, not a
 /// stack overflow (the compiler and executor recurse no deeper than the AST).
-pub(crate) const MAX_DEPTH: usize = 100;
+pub(crate) const MAX_DEPTH: usize = 250;
 
 #[cfg(test)]
 mod placeholder_tests {
@@ -45,17 +45,27 @@ pub(crate) enum Parsed {
     Reindex(Option<String>),
 }
 
-fn syntax_error(e: ParserError) -> Error {
+/// The text from a tokenizer error's "at Line: L, Column: C" to the end of the input.
+fn text_at(sql: &str, msg: &str) -> Option<String> {
+    let (_, pos) = msg.split_once(" at Line: ")?;
+    let (line, col) = pos.split_once(", Column: ")?;
+    let line: u64 = line.trim().parse().ok()?;
+    let col: u64 = col.trim().parse().ok()?;
+    let st = SourceText::new(sql);
+    let start = st.offset(Location { line, column: col })?;
+    Some(sql[start..].chars().take(40).collect())
+}
+
+fn syntax_error(sql: &str, e: ParserError) -> Error {
     match e {
         ParserError::RecursionLimitExceeded => Error::TooDeep,
-        ParserError::TokenizerError(msg) => {
-            let m = msg.split(" at Line:").next().unwrap_or(&msg);
-            if m.starts_with("Unterminated") {
-                Error::Syntax("unrecognized token: unterminated literal".into())
-            } else {
-                Error::Syntax(format!("unrecognized token: {m}"))
-            }
-        }
+        ParserError::TokenizerError(msg) => match text_at(sql, &msg) {
+            Some(t) if !t.is_empty() => Error::Syntax(format!("unrecognized token: \"{t}\"")),
+            _ => Error::Syntax(format!(
+                "unrecognized token: {}",
+                msg.split(" at Line:").next().unwrap_or(&msg)
+            )),
+        },
         ParserError::ParserError(msg) => {
             if let Some(pos) = msg.find("found: ") {
                 let rest = &msg[pos + 7..];
@@ -115,6 +125,112 @@ fn parse_reindex(sql: &str) -> Option<Result<Parsed>> {
     Some(Ok(Parsed::Reindex(Some(name.to_string()))))
 }
 
+/// sqlparser's SQLite dialect disagrees with SQLite on a few precedences; rewrite the tree
+/// to SQLite's reading (parenthesized input is left alone, it is `Nested`):
+/// - unary operators bind tighter than any binary operator (sqlparser: `~` like binary `+`,
+///   `-` like `*`);
+/// - `||` binds tighter than `*`, `/`, `%` (sqlparser: the same level);
+/// - `IS` and `=`/`<>` are one left-associative level (sqlparser: `=` binds tighter).
+fn fix_precedence(stmt: &mut ast::Statement) {
+    use sqlparser::ast::{BinaryOperator as B, Expr, UnaryOperator as U, VisitMut, VisitorMut};
+    use std::ops::ControlFlow;
+    fn is_mul(op: &B) -> bool {
+        matches!(op, B::Multiply | B::Divide | B::Modulo)
+    }
+    fn push_down(u: U, e: Expr) -> Expr {
+        match e {
+            Expr::BinaryOp { left, op, right } if is_mul(&op) || op == B::StringConcat => {
+                Expr::BinaryOp {
+                    left: Box::new(push_down(u, *left)),
+                    op,
+                    right,
+                }
+            }
+            other => Expr::UnaryOp {
+                op: u,
+                expr: Box::new(other),
+            },
+        }
+    }
+    fn take(e: &mut Expr) -> Expr {
+        std::mem::replace(e, Expr::Value(ast::Value::Null.with_empty_span()))
+    }
+    struct F;
+    impl VisitorMut for F {
+        type Break = ();
+        fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            match e {
+                Expr::UnaryOp {
+                    op: u @ (U::BitwiseNot | U::Minus | U::Plus),
+                    expr,
+                } if matches!(expr.as_ref(), Expr::BinaryOp { op, .. } if is_mul(op) || *op == B::StringConcat) =>
+                {
+                    let u = *u;
+                    let inner = take(expr);
+                    *e = push_down(u, inner);
+                }
+                Expr::BinaryOp {
+                    left,
+                    op: B::StringConcat,
+                    right,
+                } if matches!(left.as_ref(), Expr::BinaryOp { op, .. } if is_mul(op)) => {
+                    if let Expr::BinaryOp {
+                        left: l2,
+                        op: op2,
+                        right: r2,
+                    } = take(left)
+                    {
+                        let r = take(right);
+                        *e = Expr::BinaryOp {
+                            left: l2,
+                            op: op2,
+                            right: Box::new(Expr::BinaryOp {
+                                left: r2,
+                                op: B::StringConcat,
+                                right: Box::new(r),
+                            }),
+                        };
+                    }
+                }
+                Expr::BinaryOp {
+                    left,
+                    op: op1 @ (B::Is | B::IsNot),
+                    right,
+                } if matches!(
+                    right.as_ref(),
+                    Expr::BinaryOp {
+                        op: B::Eq | B::NotEq,
+                        ..
+                    }
+                ) =>
+                {
+                    let op1 = op1.clone();
+                    if let Expr::BinaryOp {
+                        left: l2,
+                        op: op2,
+                        right: r2,
+                    } = take(right)
+                    {
+                        let l = take(left);
+                        *e = Expr::BinaryOp {
+                            left: Box::new(Expr::BinaryOp {
+                                left: Box::new(l),
+                                op: op1,
+                                right: l2,
+                            }),
+                            op: op2,
+                            right: r2,
+                        };
+                    }
+                }
+                _ => {}
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = stmt.visit(&mut F);
+}
+
 /// Gives every bare `?` its number the way SQLite does: in the order of the text, one more
 /// than the largest number used so far (`?, ?5, ?` is `?1, ?5, ?6`). The planner compiles
 /// clauses in its own order (an UPDATE's WHERE before its SET), so numbering must happen
@@ -144,15 +260,23 @@ pub(crate) fn parse(sql: &str) -> Result<Vec<Parsed>> {
     let parser = Parser::new(&SQLiteDialect {}).with_recursion_limit(MAX_DEPTH);
     let mut tokens = Tokenizer::new(&SQLiteDialect {}, sql)
         .tokenize_with_location()
-        .map_err(|e| syntax_error(e.into()))?;
+        .map_err(|e| syntax_error(sql, e.into()))?;
     number_placeholders(&mut tokens);
     let stmts = parser
         .with_tokens_with_locations(tokens)
         .parse_statements()
-        .map_err(syntax_error)?;
+        .map_err(|e| syntax_error(sql, e))?;
     Ok(stmts
         .into_iter()
-        .map(|s| Parsed::Stmt(Box::new(s)))
+        .map(|mut s| {
+            if sql.contains(['~', '-', '+'])
+                || sql.contains("||")
+                || sql.to_ascii_uppercase().contains(" IS ")
+            {
+                fix_precedence(&mut s);
+            }
+            Parsed::Stmt(Box::new(s))
+        })
         .collect())
 }
 
@@ -174,7 +298,7 @@ impl<'a> SourceText<'a> {
         SourceText { sql, line_starts }
     }
 
-    fn offset(&self, loc: Location) -> Option<usize> {
+    pub(crate) fn offset(&self, loc: Location) -> Option<usize> {
         if loc.line == 0 {
             return None;
         }
@@ -188,6 +312,40 @@ impl<'a> SourceText<'a> {
             .nth(col)
             .map(|(i, _)| start + i)
             .or(Some(self.sql.len()))
+    }
+
+    /// The original text of a `CREATE TABLE name(...)` statement whose name starts at
+    /// `name`: from the `CREATE` keyword before it to the parenthesis that closes the column
+    /// list, skipping quoted text. SQLite keeps this text as written in `sqlite_master`, and
+    /// tools compare against it; None when the text does not have that shape.
+    pub(crate) fn create_table_text(&self, name: Location) -> Option<String> {
+        let at = self.offset(name)?;
+        let head = self.sql.get(..at)?;
+        let start = head.to_ascii_uppercase().rfind("CREATE")?;
+        let bytes = self.sql.as_bytes();
+        let mut depth = 0usize;
+        let mut quote: Option<u8> = None;
+        for (i, &b) in bytes.iter().enumerate().skip(at) {
+            match quote {
+                Some(q) if b == q => quote = None,
+                Some(_) => {}
+                None => match b {
+                    b'\'' | b'"' | b'`' => quote = Some(b),
+                    b'[' => quote = Some(b']'),
+                    b'(' => depth += 1,
+                    b')' => {
+                        depth = depth.checked_sub(1)?;
+                        if depth == 0 {
+                            let body = &self.sql[start + "CREATE".len()..=i];
+                            return Some(format!("CREATE{body}"));
+                        }
+                    }
+                    b';' => return None,
+                    _ => {}
+                },
+            }
+        }
+        None
     }
 
     /// The text a span covers.
@@ -231,6 +389,58 @@ mod tests {
         assert!(parse("SELECT 'abc").is_err());
         let deep = format!("SELECT {}1{}", "(".repeat(5000), ")".repeat(5000));
         assert!(parse(&deep).is_err());
+    }
+
+    fn first_item(sql: &str) -> ast::Expr {
+        let p = parse(sql).unwrap();
+        let Parsed::Stmt(s) = &p[0] else {
+            panic!("not a statement")
+        };
+        let ast::Statement::Query(q) = s.as_ref() else {
+            panic!("not a query")
+        };
+        let ast::SetExpr::Select(sel) = q.body.as_ref() else {
+            panic!("not a select")
+        };
+        let ast::SelectItem::UnnamedExpr(e) = &sel.projection[0] else {
+            panic!("not an expr")
+        };
+        e.clone()
+    }
+
+    #[test]
+    fn precedence_follows_sqlite() {
+        use ast::BinaryOperator as B;
+        // ~a * b % c is ((~a) * b) % c
+        assert!(matches!(
+            first_item("SELECT ~a * b % c"),
+            ast::Expr::BinaryOp { op: B::Modulo, .. }
+        ));
+        // 2 * 3 || 4 is 2 * (3 || 4)
+        assert!(matches!(
+            first_item("SELECT 2 * 3 || 4"),
+            ast::Expr::BinaryOp {
+                op: B::Multiply,
+                ..
+            }
+        ));
+        // 1 IS 1 = 1 is (1 IS 1) = 1
+        assert!(matches!(
+            first_item("SELECT 1 IS 1 = 1"),
+            ast::Expr::BinaryOp { op: B::Eq, .. }
+        ));
+        // Parentheses are kept.
+        assert!(matches!(
+            first_item("SELECT ~(a * b)"),
+            ast::Expr::UnaryOp { .. }
+        ));
+        // The rendering re-parses to the same tree.
+        let e = first_item("SELECT 2 * 3 || 4");
+        assert_eq!(first_item(&format!("SELECT {e}")), e_without_spans(&e));
+    }
+
+    fn e_without_spans(e: &ast::Expr) -> ast::Expr {
+        first_item(&format!("SELECT {e}"))
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! for RETURNING), `{"columns": [...], "types": [...], "values": [[...]]}` for queries and
 //! `{"error": "..."}` for failures.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use crate::error::Error;
@@ -11,9 +13,10 @@ use crate::value::Value;
 /// Rows returned by a query or a RETURNING clause.
 #[derive(Debug, Clone, PartialEq, Serialize, Default)]
 pub struct Rows {
-    pub columns: Vec<String>,
+    /// Shared with the compiled statement: no per-query copies of the names.
+    pub columns: Arc<[String]>,
     /// Declared column types, lower-cased as rqlite reports them ("" for expressions).
-    pub types: Vec<String>,
+    pub types: Arc<[String]>,
     /// Omitted from JSON when empty, as rqlite does.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub values: Vec<Vec<Value>>,
@@ -89,8 +92,8 @@ mod tests {
             r#"{"last_insert_id":3,"rows_affected":1}"#
         );
         let q = StatementResult::Query(Rows {
-            columns: vec!["a".into()],
-            types: vec!["integer".into()],
+            columns: Arc::from(vec!["a".to_string()]),
+            types: Arc::from(vec!["integer".to_string()]),
             values: vec![vec![Value::Integer(1)]],
         });
         assert_eq!(
@@ -98,8 +101,8 @@ mod tests {
             r#"{"columns":["a"],"types":["integer"],"values":[[1]]}"#
         );
         let empty = StatementResult::Query(Rows {
-            columns: vec!["a".into()],
-            types: vec!["".into()],
+            columns: Arc::from(vec!["a".to_string()]),
+            types: Arc::from(vec!["".to_string()]),
             values: vec![],
         });
         assert_eq!(
@@ -115,8 +118,8 @@ mod tests {
             last_insert_id: 1,
             rows_affected: 1,
             returning: Some(Rows {
-                columns: vec!["id".into()],
-                types: vec!["integer".into()],
+                columns: Arc::from(vec!["id".to_string()]),
+                types: Arc::from(vec!["integer".to_string()]),
                 values: vec![vec![Value::Integer(1)]],
             }),
         });

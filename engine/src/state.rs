@@ -9,14 +9,14 @@ use imbl::OrdMap;
 
 use crate::catalog::Catalog;
 use crate::dedup::DedupTable;
-use crate::store::Layered;
+use crate::store::{IndexStore, RowStore};
 
 /// One table's data: rows keyed by rowid, and each index's entries keyed by
 /// (index key ++ rowid), by normalized index name.
 #[derive(Clone, Debug, Default)]
 pub struct TableData {
-    pub rows: Layered,
-    pub indexes: OrdMap<String, Layered>,
+    pub rows: RowStore,
+    pub indexes: OrdMap<Arc<str>, IndexStore>,
     /// Largest rowid ever handed out by AUTOINCREMENT (SQLite's `sqlite_sequence`).
     pub autoinc_seq: i64,
 }
@@ -25,7 +25,7 @@ pub struct TableData {
 pub struct State {
     pub catalog: Arc<Catalog>,
     /// By normalized table name.
-    pub tables: OrdMap<String, TableData>,
+    pub tables: OrdMap<Arc<str>, TableData>,
     pub dedup: DedupTable,
     pub applied_index: u64,
     pub applied_term: u64,

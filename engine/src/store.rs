@@ -2,8 +2,8 @@
 //!
 //! A [`Layered`] store is a read-only **base** ([`BaseLayer`]: today [`EmptyBase`]; the next
 //! issue adds a memory-mapped rkyv snapshot) under a **delta**: a persistent ordered map
-//! (`imbl::OrdMap`, structurally shared, `Arc`-based) from key to either a new value or a
-//! tombstone. Reads merge the two in key order with the delta winning; writes touch only the
+//! ([`PMap`](crate::pmap::PMap), a copy-on-write B+tree behind `Arc`s) from key to either a
+//! new value or a tombstone. Reads merge the two in key order with the delta winning; writes touch only the
 //! delta. Cloning a store is O(1), which is what makes a published view cheap and lets a
 //! statement or transaction take a savepoint by cloning.
 //!
@@ -14,16 +14,81 @@ use std::borrow::Borrow;
 use std::cmp::Ordering;
 use std::fmt;
 use std::ops::Bound;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use imbl::OrdMap;
+use crate::pmap::{self, PMap};
 
-/// A stored key: short keys (every rowid, most index keys) live inline so cloning one during
+/// A key type a delta map can hold: ordered exactly as its byte encoding.
+pub trait StoreKey: Ord + Clone + Borrow<[u8]> + fmt::Debug + Send + Sync + 'static {
+    /// The key for these bytes, if this key type can hold them.
+    fn from_bytes(bytes: &[u8]) -> Option<Self>;
+    /// A key for a lookup, only when it is free to build (no allocation).
+    fn probe(bytes: &[u8]) -> Option<Self> {
+        Self::from_bytes(bytes)
+    }
+    fn as_bytes(&self) -> &[u8];
+    /// Whether keys map monotonically onto integers through `num` (then lookups search
+    /// nodes by interpolation).
+    const NUMERIC: bool = false;
+    fn num(&self) -> u64 {
+        0
+    }
+}
+
+/// A rowid key: the 8-byte big-endian, sign-flipped encoding. Compared as an integer, it is
+/// what most lookups and all row inserts search by.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RowKey([u8; 8]);
+
+impl RowKey {
+    #[inline]
+    fn num(&self) -> u64 {
+        u64::from_be_bytes(self.0)
+    }
+}
+
+impl PartialOrd for RowKey {
+    fn partial_cmp(&self, o: &RowKey) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for RowKey {
+    #[inline]
+    fn cmp(&self, o: &RowKey) -> Ordering {
+        self.num().cmp(&o.num())
+    }
+}
+impl Borrow<[u8]> for RowKey {
+    fn borrow(&self) -> &[u8] {
+        &self.0
+    }
+}
+impl fmt::Debug for RowKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RowKey({:02x?})", self.0)
+    }
+}
+impl StoreKey for RowKey {
+    #[inline]
+    fn from_bytes(bytes: &[u8]) -> Option<RowKey> {
+        bytes.try_into().ok().map(RowKey)
+    }
+    fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+    const NUMERIC: bool = true;
+    #[inline]
+    fn num(&self) -> u64 {
+        RowKey::num(self)
+    }
+}
+
+/// A general key: short keys (most index keys) live inline so cloning one during
 /// structural sharing is a copy, not an allocation or atomic increment.
 #[derive(Clone)]
 pub struct Key(KeyRepr);
 
-const INLINE: usize = 30;
+const INLINE: usize = 22;
 
 #[derive(Clone)]
 enum KeyRepr {
@@ -67,6 +132,7 @@ impl PartialOrd for Key {
     }
 }
 impl Ord for Key {
+    #[inline]
     fn cmp(&self, o: &Key) -> Ordering {
         self.as_bytes().cmp(o.as_bytes())
     }
@@ -76,20 +142,68 @@ impl fmt::Debug for Key {
         write!(f, "Key({:02x?})", self.as_bytes())
     }
 }
+impl StoreKey for Key {
+    fn from_bytes(bytes: &[u8]) -> Option<Key> {
+        Some(Key::new(bytes))
+    }
+    #[inline]
+    fn probe(bytes: &[u8]) -> Option<Key> {
+        (bytes.len() <= INLINE).then(|| Key::new(bytes))
+    }
+    fn as_bytes(&self) -> &[u8] {
+        Key::as_bytes(self)
+    }
+}
 
 /// An encoded row (or an empty value for index entries), shared between versions.
 pub type RowBytes = Arc<[u8]>;
 
-pub(crate) fn empty_row() -> RowBytes {
-    static EMPTY: OnceLock<RowBytes> = OnceLock::new();
-    EMPTY.get_or_init(|| Arc::from(&[][..])).clone()
-}
+/// Values up to this many bytes are stored inline in the slot: copying a map node during
+/// structural sharing then copies them instead of touching a reference count, and reading
+/// one costs no extra pointer chase.
+const SMALL: usize = 22;
 
 /// A delta entry: a value written since the base, or a deletion of a base key.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub enum Slot {
+    Small(u8, [u8; SMALL]),
     Put(RowBytes),
     Tombstone,
+}
+
+impl Slot {
+    fn value(bytes: &[u8]) -> Slot {
+        if bytes.len() <= SMALL {
+            let mut b = [0u8; SMALL];
+            b[..bytes.len()].copy_from_slice(bytes);
+            Slot::Small(bytes.len() as u8, b)
+        } else {
+            Slot::Put(Arc::from(bytes))
+        }
+    }
+
+    /// The value, or None for a tombstone.
+    #[inline]
+    pub fn bytes(&self) -> Option<&[u8]> {
+        match self {
+            Slot::Small(n, b) => Some(&b[..*n as usize]),
+            Slot::Put(v) => Some(v),
+            Slot::Tombstone => None,
+        }
+    }
+
+    fn is_live(&self) -> bool {
+        !matches!(self, Slot::Tombstone)
+    }
+}
+
+impl fmt::Debug for Slot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.bytes() {
+            Some(b) => write!(f, "Value({:02x?})", b),
+            None => write!(f, "Tombstone"),
+        }
+    }
 }
 
 /// Ordered key/value pairs borrowed from a layer.
@@ -124,17 +238,32 @@ impl BaseLayer for EmptyBase {
     }
 }
 
+/// How to undo one delta change (statement rollback without copying the store).
+#[derive(Debug)]
+pub struct Undo<K> {
+    key: K,
+    /// The delta's previous entry for the key (None: there was none).
+    prev: Option<Slot>,
+    /// Change in the live-entry count to reverse.
+    len_delta: i64,
+}
+
 /// A table's rows or an index's entries: base layer plus delta.
 #[derive(Clone)]
-pub struct Layered {
+pub struct Layered<K: StoreKey = Key> {
     base: Arc<dyn BaseLayer>,
     /// True when `base` is known to be empty, so scans skip the merge entirely.
     base_empty: bool,
-    delta: OrdMap<Key, Slot>,
+    delta: PMap<K, Slot>,
     len: u64,
 }
 
-impl fmt::Debug for Layered {
+/// A table's rows, keyed by rowid.
+pub type RowStore = Layered<RowKey>;
+/// An index's entries, keyed by (index key ++ rowid).
+pub type IndexStore = Layered<Key>;
+
+impl<K: StoreKey> fmt::Debug for Layered<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Layered")
             .field("base", &self.base)
@@ -144,29 +273,29 @@ impl fmt::Debug for Layered {
     }
 }
 
-impl Default for Layered {
+impl<K: StoreKey> Default for Layered<K> {
     fn default() -> Self {
         Layered::new()
     }
 }
 
-impl Layered {
-    pub fn new() -> Layered {
+impl<K: StoreKey> Layered<K> {
+    pub fn new() -> Layered<K> {
         Layered {
             base: Arc::new(EmptyBase),
             base_empty: true,
-            delta: OrdMap::new(),
+            delta: PMap::new(),
             len: 0,
         }
     }
 
     /// A store over `base` with an empty delta (how a snapshot is installed).
-    pub fn with_base(base: Arc<dyn BaseLayer>) -> Layered {
+    pub fn with_base(base: Arc<dyn BaseLayer>) -> Layered<K> {
         let len = base.len();
         Layered {
             base_empty: len == 0,
             base,
-            delta: OrdMap::new(),
+            delta: PMap::new(),
             len,
         }
     }
@@ -176,7 +305,7 @@ impl Layered {
     }
 
     /// The delta's entries, tombstones included (what a snapshot build merges down).
-    pub fn delta(&self) -> &OrdMap<Key, Slot> {
+    pub fn delta(&self) -> &PMap<K, Slot> {
         &self.delta
     }
 
@@ -189,10 +318,20 @@ impl Layered {
         self.len == 0
     }
 
+    #[inline]
+    fn delta_get(&self, key: &[u8]) -> Option<&Slot> {
+        // Search with a `K` so comparisons use its (integer, inline) ordering.
+        match K::probe(key) {
+            Some(k) if K::NUMERIC => self.delta.get_numeric(&k, |k: &K| k.num()),
+            Some(k) => self.delta.get::<K>(&k),
+            None => self.delta.get(key),
+        }
+    }
+
+    #[inline]
     pub fn get(&self, key: &[u8]) -> Option<&[u8]> {
-        match self.delta.get(key) {
-            Some(Slot::Put(v)) => Some(v),
-            Some(Slot::Tombstone) => None,
+        match self.delta_get(key) {
+            Some(slot) => slot.bytes(),
             None if self.base_empty => None,
             None => self.base.get(key),
         }
@@ -202,42 +341,94 @@ impl Layered {
         self.get(key).is_some()
     }
 
-    /// Insert or overwrite; returns whether the key already held a live value.
-    pub fn put(&mut self, key: &[u8], value: RowBytes) -> bool {
-        let existed = match self.delta.insert(Key::new(key), Slot::Put(value)) {
-            Some(Slot::Put(_)) => true,
-            Some(Slot::Tombstone) => false,
-            None => !self.base_empty && self.base.get(key).is_some(),
-        };
-        if !existed {
-            self.len += 1;
-        }
-        existed
+    fn make_key(key: &[u8]) -> K {
+        K::from_bytes(key)
+            .unwrap_or_else(|| panic!("key of {} bytes does not fit this store", key.len()))
     }
 
-    /// Delete; returns whether a live value was removed.
-    pub fn delete(&mut self, key: &[u8]) -> bool {
+    /// Insert or overwrite; returns whether the key already held a live value, and how to
+    /// undo the change.
+    pub fn put(&mut self, key: &[u8], value: &[u8]) -> (bool, Undo<K>) {
+        let k = Self::make_key(key);
+        let prev = self.delta.insert(k.clone(), Slot::value(value));
+        let existed = match &prev {
+            Some(slot) => slot.is_live(),
+            None => !self.base_empty && self.base.get(key).is_some(),
+        };
+        let len_delta = if existed { 0 } else { 1 };
+        self.len += len_delta as u64;
+        (
+            existed,
+            Undo {
+                key: k,
+                prev,
+                len_delta,
+            },
+        )
+    }
+
+    /// Delete; returns whether a live value was removed, and how to undo the change.
+    pub fn delete(&mut self, key: &[u8]) -> (bool, Option<Undo<K>>) {
         let in_base = !self.base_empty && self.base.get(key).is_some();
-        let existed = if in_base {
-            !matches!(
-                self.delta.insert(Key::new(key), Slot::Tombstone),
-                Some(Slot::Tombstone)
-            )
+        let k = Self::make_key(key);
+        let prev = if in_base {
+            self.delta.insert(k.clone(), Slot::Tombstone)
         } else {
-            matches!(self.delta.remove(key), Some(Slot::Put(_)))
+            self.delta.remove::<K>(&k)
+        };
+        let existed = match &prev {
+            Some(slot) => slot.is_live(),
+            None => in_base,
         };
         if existed {
             self.len -= 1;
         }
-        existed
+        if prev.is_none() && !in_base {
+            return (false, None);
+        }
+        (
+            existed,
+            Some(Undo {
+                key: k,
+                prev,
+                len_delta: if existed { -1 } else { 0 },
+            }),
+        )
+    }
+
+    /// Reverse one change made by `put` or `delete` (changes are undone newest first).
+    pub fn undo(&mut self, u: Undo<K>) {
+        match u.prev {
+            Some(slot) => {
+                self.delta.insert(u.key, slot);
+            }
+            None => {
+                self.delta.remove::<K>(&u.key);
+            }
+        }
+        self.len = (self.len as i64 - u.len_delta) as u64;
     }
 
     /// Live entries with keys in `[lo, hi]` bounds, ascending or descending.
-    pub fn range<'a>(&'a self, lo: Bound<&[u8]>, hi: Bound<&[u8]>, reverse: bool) -> RangeIter<'a> {
-        let d = self.delta.range::<_, [u8]>((lo, hi));
+    pub fn range<'a>(
+        &'a self,
+        lo: Bound<&[u8]>,
+        hi: Bound<&[u8]>,
+        reverse: bool,
+    ) -> RangeIter<'a, K> {
+        // Compare as `K` where the bounds convert for free (integer rowid comparisons).
+        let probe = |b: Bound<&[u8]>| match b {
+            Bound::Unbounded => Some(Bound::Unbounded),
+            Bound::Included(k) => K::probe(k).map(Bound::Included),
+            Bound::Excluded(k) => K::probe(k).map(Bound::Excluded),
+        };
+        let d = match (probe(lo), probe(hi)) {
+            (Some(l), Some(h)) => self.delta.range::<K>(l.as_ref(), h.as_ref(), reverse),
+            _ => self.delta.range::<[u8]>(lo, hi, reverse),
+        };
         if self.base_empty {
             return RangeIter {
-                inner: Inner::Delta(d, reverse),
+                inner: Inner::Delta(d),
             };
         }
         let b = self.base.range(lo, hi, reverse);
@@ -254,33 +445,37 @@ impl Layered {
     }
 
     /// Live entries whose key starts with `prefix`, ascending or descending.
-    pub fn prefix<'a>(&'a self, prefix: &[u8], reverse: bool) -> RangeIter<'a> {
+    pub fn prefix<'a>(&'a self, prefix: &[u8], reverse: bool) -> RangeIter<'a, K> {
         match crate::codec::key::prefix_successor(prefix) {
             Some(end) => self.range(Bound::Included(prefix), Bound::Excluded(&end), reverse),
             None => self.range(Bound::Included(prefix), Bound::Unbounded, reverse),
         }
     }
 
-    pub fn iter(&self, reverse: bool) -> RangeIter<'_> {
+    pub fn iter(&self, reverse: bool) -> RangeIter<'_, K> {
         self.range(Bound::Unbounded, Bound::Unbounded, reverse)
     }
 
     /// The greatest live key (a table's max rowid).
     pub fn last_key(&self) -> Option<&[u8]> {
+        if self.base_empty {
+            // Without a base there are no tombstones: the delta's maximum is live.
+            return self.delta.get_max().map(|(k, _)| k.as_bytes());
+        }
         self.iter(true).next().map(|(k, _)| k)
     }
 }
 
-type DeltaIter<'a> = imbl::ordmap::RangedIter<'a, Key, Slot, imbl::shared_ptr::DefaultSharedPtr>;
+type DeltaIter<'a, K> = pmap::Range<'a, K, Slot>;
 
-pub struct RangeIter<'a> {
-    inner: Inner<'a>,
+pub struct RangeIter<'a, K: StoreKey> {
+    inner: Inner<'a, K>,
 }
 
-enum Inner<'a> {
-    Delta(DeltaIter<'a>, bool),
+enum Inner<'a, K: StoreKey> {
+    Delta(DeltaIter<'a, K>),
     Merge {
-        delta: DeltaIter<'a>,
+        delta: DeltaIter<'a, K>,
         base: BaseIter<'a>,
         reverse: bool,
         dnext: Option<(&'a [u8], &'a Slot)>,
@@ -289,14 +484,14 @@ enum Inner<'a> {
     },
 }
 
-impl<'a> Iterator for RangeIter<'a> {
+impl<'a, K: StoreKey> Iterator for RangeIter<'a, K> {
     type Item = (&'a [u8], &'a [u8]);
 
     fn next(&mut self) -> Option<Self::Item> {
         match &mut self.inner {
-            Inner::Delta(it, rev) => loop {
-                let (k, s) = if *rev { it.next_back()? } else { it.next()? };
-                if let Slot::Put(v) = s {
+            Inner::Delta(it) => loop {
+                let (k, s) = it.next()?;
+                if let Some(v) = s.bytes() {
                     return Some((k.as_bytes(), v));
                 }
             },
@@ -311,8 +506,7 @@ impl<'a> Iterator for RangeIter<'a> {
                 let rev = *reverse;
                 if !*started {
                     *started = true;
-                    *dnext = if rev { delta.next_back() } else { delta.next() }
-                        .map(|(k, s)| (k.as_bytes(), s));
+                    *dnext = delta.next().map(|(k, s)| (k.as_bytes(), s));
                     *bnext = base.next();
                 }
                 loop {
@@ -333,9 +527,8 @@ impl<'a> Iterator for RangeIter<'a> {
                     };
                     if take_delta {
                         let (k, s) = dnext.take().expect("checked above");
-                        *dnext = if rev { delta.next_back() } else { delta.next() }
-                            .map(|(k, s)| (k.as_bytes(), s));
-                        if let Slot::Put(v) = s {
+                        *dnext = delta.next().map(|(k, s)| (k.as_bytes(), s));
+                        if let Some(v) = s.bytes() {
                             return Some((k, v));
                         }
                     } else {
@@ -402,15 +595,20 @@ mod tests {
                                  lo in 0u8..40, hi in 0u8..40) {
             let mut model: BTreeMap<Vec<u8>, Vec<u8>> =
                 base.iter().map(|(k, v)| (vec![*k], vec![*v])).collect();
-            let mut s = Layered::with_base(Arc::new(MapBase(model.clone())));
+            let mut s: Layered<Key> = Layered::with_base(Arc::new(MapBase(model.clone())));
+            let undo_model = model.clone();
+            let mut undos = Vec::new();
             for o in &ops {
                 match o {
                     Op::Put(k, v) => {
-                        let existed = s.put(&[*k], Arc::from(&[*v][..]));
+                        let (existed, u) = s.put(&[*k], &[*v]);
+                        undos.push(Some(u));
                         prop_assert_eq!(existed, model.insert(vec![*k], vec![*v]).is_some());
                     }
                     Op::Del(k) => {
-                        prop_assert_eq!(s.delete(&[*k]), model.remove(&vec![*k]).is_some());
+                        let (existed, u) = s.delete(&[*k]);
+                        undos.push(u);
+                        prop_assert_eq!(existed, model.remove(&vec![*k]).is_some());
                     }
                 }
             }
@@ -428,14 +626,30 @@ mod tests {
             let r: Vec<_> = s.range(Bound::Included(&[l][..]), Bound::Excluded(&[h][..]), false).map(|(k, _)| k.to_vec()).collect();
             let wr: Vec<_> = model.range(vec![l]..vec![h]).map(|(k, _)| k.clone()).collect();
             prop_assert_eq!(r, wr);
+            // Undoing every change, newest first, restores the original contents.
+            for u in undos.into_iter().rev().flatten() {
+                s.undo(u);
+            }
+            let back: Vec<_> = s.iter(false).map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
+            let want: Vec<_> = undo_model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            prop_assert_eq!(back, want);
+            prop_assert_eq!(s.len(), undo_model.len() as u64);
+        }
+
+        /// Rowid keys order as their byte encodings.
+        #[test]
+        fn rowid_keys_order_as_bytes(a in any::<i64>(), b in any::<i64>()) {
+            let ka = RowKey::from_bytes(&crate::codec::key::rowid_key(a)).unwrap();
+            let kb = RowKey::from_bytes(&crate::codec::key::rowid_key(b)).unwrap();
+            prop_assert_eq!(ka.cmp(&kb), a.cmp(&b));
         }
     }
 
     #[test]
     fn prefix_scans_both_directions() {
-        let mut s = Layered::new();
+        let mut s: Layered<Key> = Layered::new();
         for k in [&[1u8, 1][..], &[1, 2], &[2, 0], &[2, 1], &[2, 0xFF], &[3]] {
-            s.put(k, empty_row());
+            s.put(k, &[]);
         }
         let f: Vec<_> = s.prefix(&[2], false).map(|(k, _)| k.to_vec()).collect();
         assert_eq!(f, vec![vec![2, 0], vec![2, 1], vec![2, 0xFF]]);

@@ -5,13 +5,13 @@
 
 use std::sync::Arc;
 
-use crate::batch::Statement;
+use crate::batch::{Params, Statement};
 use crate::cache::PlanCache;
 use crate::catalog::Catalog;
 use crate::digest::{digest, StateDigest};
 use crate::engine::{to_result, EngineConfig};
 use crate::error::{Error, Result};
-use crate::exec::{bind, write, Runtime};
+use crate::exec::{self, write, Runtime};
 use crate::func::FnEnv;
 use crate::result::{BatchResult, StatementResult};
 use crate::state::State;
@@ -96,25 +96,51 @@ impl QueryRunner {
             .collect()
     }
 
+    /// One statement from borrowed SQL text and parameters (no request structures to
+    /// build), with `'now'` an error and `random()` seeded with 0.
+    pub fn query_one(&mut self, view: &View, sql: &str, params: &Params) -> StatementResult {
+        let env = FnEnv::new(0, None, self.config.max_value_bytes);
+        match self.run(view, sql, params, &env) {
+            Ok(r) => r,
+            Err(e) => StatementResult::error(&e),
+        }
+    }
+
     fn one(&mut self, view: &View, s: &Statement, env: &FnEnv) -> Result<StatementResult> {
-        if s.sql.len() > self.config.max_statement_bytes {
+        self.run(view, &s.sql, &s.params, env)
+    }
+
+    fn run(
+        &mut self,
+        view: &View,
+        sql: &str,
+        params: &Params,
+        env: &FnEnv,
+    ) -> Result<StatementResult> {
+        if sql.len() > self.config.max_statement_bytes {
             return Err(Error::StatementTooLarge {
-                len: s.sql.len(),
+                len: sql.len(),
                 limit: self.config.max_statement_bytes,
             });
         }
         let st = view.state();
-        let parsed = self.cache.parsed(&s.sql)?;
         let mut last = None;
-        for i in 0..parsed.len() {
-            let c = self.cache.compiled(&s.sql, i, &st.catalog)?;
+        let mut i = 0;
+        loop {
+            let (c, n) = self.cache.get(sql, i, &st.catalog)?;
+            let Some(c) = c else { break };
             if !c.read_only {
                 return Err(Error::sql("attempt to write a readonly database"));
             }
-            let bound = bind(&c.params, &s.params)?;
             let rt = Runtime::new(env, self.config.limits());
-            let o = write::read(st, &rt, &c.stmt, &bound, None)?;
+            let mut store = Vec::new();
+            let bound = exec::params(&c.params, params, &mut store)?;
+            let o = write::read(st, &rt, &c.stmt, bound, None)?;
             last = Some(to_result(&c, o, env));
+            i += 1;
+            if i >= n {
+                break;
+            }
         }
         last.ok_or_else(|| Error::sql("empty statement"))
     }

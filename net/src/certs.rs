@@ -84,7 +84,8 @@ impl Validity {
     }
 }
 
-/// Default lifetime of node certificates; rotation is a later feature, so it is long.
+/// Default lifetime of node certificates. Rotation needs no downtime (SIGHUP reloads), so
+/// operators wanting short-lived certificates issue them with `reefdb certs issue --days N`.
 pub const NODE_CERT_DAYS: u64 = 5 * 365;
 /// Default lifetime of the cluster CA.
 pub const CA_CERT_DAYS: u64 = 20 * 365;
@@ -236,6 +237,18 @@ pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
         })
 }
 
+/// When a certificate stops being valid.
+pub fn cert_not_after(der: &CertificateDer<'_>) -> Result<SystemTime, String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der)
+        .map_err(|e| format!("certificate does not parse: {e}"))?;
+    let secs = cert.validity().not_after.timestamp();
+    Ok(if secs >= 0 {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(secs as u64)
+    } else {
+        SystemTime::UNIX_EPOCH
+    })
+}
+
 fn read_to_string(path: &Path) -> Result<String, TlsError> {
     fs::read_to_string(path).map_err(|source| TlsError::Read {
         path: path.to_path_buf(),
@@ -326,5 +339,49 @@ mod tests {
         let files = issue_node_cert(dir.path(), 3, &[], Validity::days_from_now(1), &out).unwrap();
         assert!(files.cert.starts_with(&out));
         load_certs(&files.cert).unwrap();
+        let leaf = &load_certs(&files.cert).unwrap()[0];
+        let left = cert_not_after(leaf)
+            .unwrap()
+            .duration_since(SystemTime::now())
+            .unwrap();
+        assert!(left > Duration::from_secs(86_000) && left <= Duration::from_secs(86_400));
+    }
+
+    #[test]
+    fn verify_refuses_mismatched_and_foreign_files() {
+        use crate::tls::TlsIdentity;
+        let dir = tempfile::tempdir().unwrap();
+        let hosts = [(1, vec!["127.0.0.1".to_string()]), (2, vec![])];
+        generate_cluster(dir.path(), &hosts).unwrap();
+        let other = dir.path().join("other");
+        generate_cluster(&other, &[(1, vec![])]).unwrap();
+        let good = TlsFiles::for_node(dir.path(), 1);
+        TlsIdentity::load(&good).unwrap().verify(&good).unwrap();
+        // Key of node 2 with the certificate of node 1.
+        let mismatched = TlsFiles {
+            key: dir.path().join("node2.key"),
+            ..good.clone()
+        };
+        let e = TlsIdentity::load(&mismatched)
+            .unwrap()
+            .verify(&mismatched)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("node2.key") && e.contains("does not belong"),
+            "{e}"
+        );
+        // A certificate from another CA.
+        let foreign = TlsFiles {
+            cert: other.join("node1.pem"),
+            key: other.join("node1.key"),
+            ..good.clone()
+        };
+        let e = TlsIdentity::load(&foreign)
+            .unwrap()
+            .verify(&foreign)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("other/node1.pem") && e.contains("ca.pem"), "{e}");
     }
 }

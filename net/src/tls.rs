@@ -14,8 +14,11 @@
 use std::sync::Arc;
 
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
-use rustls::{client::WebPkiServerVerifier, server::WebPkiClientVerifier, RootCertStore};
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::{
+    client::danger::ServerCertVerifier, client::WebPkiServerVerifier, server::WebPkiClientVerifier,
+    RootCertStore,
+};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 
 use crate::{
     certs::{self, TlsFiles},
@@ -74,6 +77,48 @@ impl TlsIdentity {
     /// The node id this identity's certificate names.
     pub fn node_id(&self) -> u64 {
         self.node_id
+    }
+
+    /// This node's certificate (leaf first).
+    pub fn chain(&self) -> &[CertificateDer<'static>] {
+        &self.chain
+    }
+
+    /// Checks what [`Self::load`] cannot see file by file: that the key belongs to the
+    /// certificate, and that the certificate chains to the CA, is valid now and names its node.
+    /// Certificate rotation runs this before swapping anything in, so a mismatched or foreign
+    /// file is refused while the old material stays in use. `files` only names the culprit.
+    pub fn verify(&self, files: &TlsFiles) -> Result<(), TlsError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        rustls::sign::CertifiedKey::from_der(self.chain.clone(), self.key.clone_key(), &provider)
+            .map_err(|e| TlsError::Invalid {
+            path: files.key.clone(),
+            reason: format!(
+                "private key is unusable or does not belong to the certificate in {}: {e}",
+                files.cert.display()
+            ),
+        })?;
+        let verifier = WebPkiServerVerifier::builder_with_provider(self.roots.clone(), provider)
+            .build()
+            .map_err(|e| TlsError::Config(format!("server verifier: {e}")))?;
+        let name = ServerName::try_from(certs::node_dns_name(self.node_id))
+            .map_err(|e| TlsError::Config(format!("node name: {e}")))?;
+        verifier
+            .verify_server_cert(
+                &self.chain[0],
+                &self.chain[1..],
+                &name,
+                &[],
+                UnixTime::now(),
+            )
+            .map_err(|e| TlsError::Invalid {
+                path: files.cert.clone(),
+                reason: format!(
+                    "certificate does not verify against the CA in {}: {e}",
+                    files.ca_cert.display()
+                ),
+            })?;
+        Ok(())
     }
 
     /// The rustls server configuration: requires and verifies a client certificate.

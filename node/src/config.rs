@@ -50,6 +50,17 @@ pub struct TlsConfig {
     pub key: PathBuf,
 }
 
+/// PEM files for HTTPS on the client API. Without this block the API is plain HTTP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpTlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// When set, clients must present a certificate from this CA (client mTLS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ca: Option<PathBuf>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RaftConfig {
@@ -201,6 +212,12 @@ pub struct Config {
     #[serde(default)]
     pub peers: Vec<PeerConfig>,
     pub tls: TlsConfig,
+    /// HTTPS for the client API; absent means plain HTTP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_tls: Option<HttpTlsConfig>,
+    /// An rqlite-format users file; absent means no authentication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<PathBuf>,
     /// Executor threads (shards); 0 means one per available core.
     #[serde(default)]
     pub cores: usize,
@@ -241,7 +258,13 @@ impl Config {
             source,
         })?;
         let mut config = Config::parse(&text, path)?;
-        let base = path.parent().unwrap_or_else(|| Path::new("."));
+        // Paths become absolute: the node's files must not depend on the directory it was
+        // started from (glommio also refuses some relative directory opens).
+        let absolute = std::path::absolute(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base = absolute.parent().unwrap_or_else(|| Path::new("/"));
         config.resolve_paths(base);
         config.validate(path)?;
         Ok(config)
@@ -274,6 +297,16 @@ impl Config {
         fix(&mut self.tls.ca);
         fix(&mut self.tls.cert);
         fix(&mut self.tls.key);
+        if let Some(h) = &mut self.http_tls {
+            fix(&mut h.cert);
+            fix(&mut h.key);
+            if let Some(ca) = &mut h.client_ca {
+                fix(ca);
+            }
+        }
+        if let Some(a) = &mut self.auth {
+            fix(a);
+        }
     }
 
     /// Where the Raft state lives: log segments, hard state, snapshots, identity.
@@ -406,6 +439,22 @@ impl Config {
                 "must be at least 16 characters (or left out)".into(),
             ));
         }
+        for (key, p) in [
+            ("tls.ca", Some(&self.tls.ca)),
+            ("tls.cert", Some(&self.tls.cert)),
+            ("tls.key", Some(&self.tls.key)),
+            ("http_tls.cert", self.http_tls.as_ref().map(|h| &h.cert)),
+            ("http_tls.key", self.http_tls.as_ref().map(|h| &h.key)),
+            (
+                "http_tls.client_ca",
+                self.http_tls.as_ref().and_then(|h| h.client_ca.as_ref()),
+            ),
+            ("auth", self.auth.as_ref()),
+        ] {
+            if p.is_some_and(|p| p.as_os_str().is_empty()) {
+                return Err(bad(key, "must not be empty".into()));
+            }
+        }
         if self.cores > 1024 {
             return Err(bad("cores", "at most 1024".into()));
         }
@@ -533,6 +582,35 @@ raft: { tick_ms: 50 }
                 "error names the file: {err}"
             );
         }
+    }
+
+    #[test]
+    fn https_and_auth_keys_resolve_and_round_trip() {
+        let text = format!(
+            "{GOOD}http_tls: {{ cert: certs/http.pem, key: certs/http.key, client_ca: certs/clients.pem }}\nauth: users.json\n"
+        );
+        let mut c = parse(&text).unwrap();
+        assert_eq!(parse(&c.to_yaml()).unwrap(), c);
+        c.resolve_paths(Path::new("/etc/reef"));
+        let h = c.http_tls.as_ref().unwrap();
+        assert_eq!(h.cert, PathBuf::from("/etc/reef/certs/http.pem"));
+        assert_eq!(
+            h.client_ca.as_deref(),
+            Some(Path::new("/etc/reef/certs/clients.pem"))
+        );
+        assert_eq!(c.auth.as_deref(), Some(Path::new("/etc/reef/users.json")));
+        // Absent blocks stay absent in written configs.
+        let plain = parse(GOOD).unwrap().to_yaml();
+        assert!(
+            !plain.contains("http_tls") && !plain.contains("auth"),
+            "{plain}"
+        );
+        let e = parse(&format!("{GOOD}http_tls: {{ cert: a.pem }}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("http_tls") && e.contains("key"), "{e}");
+        let e = parse(&format!("{GOOD}auth: ''\n")).unwrap_err().to_string();
+        assert!(e.contains("`auth`"), "{e}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! admin, metrics and the command line all live here; the crates below it (`engine`,
 //! `raftlog`, `net`) each do one job and know nothing of each other.
 
+pub mod auth;
 pub mod bench;
 pub mod cli;
 pub mod client;
@@ -13,6 +14,7 @@ pub mod logging;
 pub mod metrics;
 pub mod replica;
 pub mod runtime;
+pub mod security;
 pub mod shell;
 pub mod shutdown;
 pub mod sql;

@@ -27,6 +27,10 @@ enum Cmd {
     Demo(reefdb::cli::demo::DemoArgs),
     /// Write certificates and one config per node for a new cluster.
     InitCluster(reefdb::cli::init_cluster::InitClusterArgs),
+    /// Write a cluster CA and node certificates, or issue a node certificate from a CA.
+    Certs(reefdb::cli::certs::CertsArgs),
+    /// Hash a password (read from stdin) for the users file.
+    HashPassword(reefdb::cli::hash_password::HashPasswordArgs),
     /// Interactive SQL shell.
     Shell(reefdb::shell::ShellArgs),
     /// The cluster at a glance: members, roles, indexes, lag.
@@ -52,6 +56,18 @@ fn main() -> ExitCode {
                 }
                 Err(e) => Err(e.to_string()),
             }
+        }
+        Cmd::Certs(args) => match reefdb::cli::certs::run(&args) {
+            Ok(paths) => {
+                for p in paths {
+                    println!("wrote {}", p.display());
+                }
+                Ok(())
+            }
+            Err(e) => Err(e.to_string()),
+        },
+        Cmd::HashPassword(args) => {
+            reefdb::cli::hash_password::run(&args, std::io::stdin().lock()).map(|h| println!("{h}"))
         }
         Cmd::Shell(args) => reefdb::shell::run(args).map_err(|e| e.to_string()),
         Cmd::Status(args) => reefdb::shell::status(args).map_err(|e| e.to_string()),

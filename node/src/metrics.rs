@@ -78,7 +78,11 @@ pub const ENDPOINTS: &[&str] = &[
     "other",
 ];
 /// HTTP status codes counted individually; anything else counts as "other".
-pub const CODES: &[u16] = &[200, 307, 400, 401, 403, 404, 405, 409, 413, 415, 500, 503];
+pub const CODES: &[u16] = &[
+    200, 307, 400, 401, 403, 404, 405, 409, 413, 415, 422, 429, 500, 503,
+];
+/// Certificates whose expiry is exported, in the order of `Metrics::cert_expiry`.
+pub const CERTS: &[&str] = &["transport", "http", "ca", "client_ca"];
 /// Read consistency levels.
 pub const LEVELS: &[&str] = &["none", "weak", "linearizable", "strong"];
 
@@ -159,6 +163,12 @@ pub struct Metrics {
     pub http_requests: Vec<AtomicU64>,
     pub http_seconds: Vec<AtomicHistogram>,
     pub auth_failures: AtomicU64,
+    pub auth_forbidden: AtomicU64,
+    pub http_tls_handshake_failures: AtomicU64,
+    /// Unix seconds at which each certificate of [`CERTS`] expires; 0 when not in use.
+    pub cert_expiry: [AtomicU64; 4],
+    pub cert_reloads: AtomicU64,
+    pub cert_reload_failures: AtomicU64,
     pub peers: arc_swap::ArcSwap<Vec<PeerFigures>>,
 }
 
@@ -187,6 +197,11 @@ impl Default for Metrics {
                 .map(|_| AtomicHistogram::new(LATENCY_BOUNDS))
                 .collect(),
             auth_failures: AtomicU64::new(0),
+            auth_forbidden: AtomicU64::new(0),
+            http_tls_handshake_failures: AtomicU64::new(0),
+            cert_expiry: Default::default(),
+            cert_reloads: AtomicU64::new(0),
+            cert_reload_failures: AtomicU64::new(0),
             peers: arc_swap::ArcSwap::from_pointee(Vec::new()),
         }
     }
@@ -359,11 +374,48 @@ impl Collector for Metrics {
             ),
             (
                 "auth_failures",
-                "Requests refused for missing or wrong credentials",
+                "Requests refused for missing or wrong credentials (401)",
                 &self.auth_failures,
+            ),
+            (
+                "auth_forbidden",
+                "Requests refused because the caller lacks the permission (403)",
+                &self.auth_forbidden,
+            ),
+            (
+                "http_tls_handshake_failures",
+                "Client TLS handshakes that failed or timed out",
+                &self.http_tls_handshake_failures,
+            ),
+            (
+                "cert_reloads",
+                "Certificate reloads that took effect",
+                &self.cert_reloads,
+            ),
+            (
+                "cert_reload_failures",
+                "Certificate reloads refused (the old certificates stayed in use)",
+                &self.cert_reload_failures,
             ),
         ] {
             counter(&mut enc, name, help, v.load(Relaxed))?;
+        }
+        {
+            let mut m = enc.encode_descriptor(
+                "cert_expiry_timestamp_seconds",
+                "When each certificate in use expires (Unix seconds)",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (label, v) in CERTS.iter().zip(&self.cert_expiry) {
+                let v = v.load(Relaxed);
+                if v == 0 {
+                    continue;
+                }
+                let labels = [("cert", *label)];
+                let mut f = m.encode_family(&labels)?;
+                f.encode_gauge(&(v as i64))?;
+            }
         }
         {
             let mut m = enc.encode_descriptor(

@@ -10,6 +10,9 @@ use crate::config::{Config, ConfigError};
 use crate::http::api::{self, ShardCtx};
 use crate::identity::{self, IdentityError};
 use crate::replica::{self, driver::Event, Board, Request};
+use crate::security::expiry::Expiry;
+use crate::security::reload::{self, ReloadRequest};
+use crate::security::{material, Security};
 use crate::shutdown::{self, Stop, Trigger};
 use futures::StreamExt;
 use futures_channel::mpsc;
@@ -69,8 +72,16 @@ pub fn run(config: Arc<Config>, trigger: Trigger, stop: Stop) -> Result<(), RunE
     let clocks = Arc::new(crate::replica::clocks::Clocks::default());
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
 
+    // Certificates, keys and users: checked before anything starts, reloadable later.
+    let mut loaded = material::load(&config).map_err(|e| RunError::Startup(e.to_string()))?;
+    let expiry = loaded.expiry;
+    let (security, reload_rx) = Security::new(&mut loaded, config.admin.token.clone());
+    drop(loaded);
+    let sighup = reload::install_sighup(security.reload_sender())
+        .map_err(|e| RunError::Startup(format!("SIGHUP handler: {e}")))?;
+
     let shard0 = {
-        let (config, board, req_tx, stop, trigger, metrics, clocks) = (
+        let (config, board, req_tx, stop, trigger, metrics, clocks, security) = (
             config.clone(),
             board.clone(),
             req_tx.clone(),
@@ -78,11 +89,18 @@ pub fn run(config: Arc<Config>, trigger: Trigger, stop: Stop) -> Result<(), RunE
             trigger.clone(),
             metrics.clone(),
             clocks.clone(),
+            security.clone(),
         );
         LocalExecutorBuilder::new(placement(0))
             .name("reef-shard-0")
             .spawn(move || async move {
-                let shared = (metrics, clocks);
+                let shared = Shared {
+                    metrics,
+                    clocks,
+                    security,
+                    reloads: reload_rx,
+                    expiry,
+                };
                 let result =
                     shard_zero(config, board, req_tx, req_rx, stop, shared, &ready_tx).await;
                 // Whatever ended shard 0 ends the process.
@@ -95,25 +113,28 @@ pub fn run(config: Arc<Config>, trigger: Trigger, stop: Stop) -> Result<(), RunE
         Ok(Ok(())) => {}
         Ok(Err(e)) => {
             let _ = shard0.join();
+            sighup.close();
             return Err(RunError::Startup(e));
         }
         Err(_) => {
+            sighup.close();
             return Err(match shard0.join() {
                 Ok(Err(e)) => e,
                 _ => RunError::Startup("shard 0 ended during start-up".into()),
-            })
+            });
         }
     }
 
     let mut others = Vec::new();
     for shard in 1..shards {
-        let (config, board, req_tx, stop, metrics, clocks) = (
+        let (config, board, req_tx, stop, metrics, clocks, security) = (
             config.clone(),
             board.clone(),
             req_tx.clone(),
             stop.clone(),
             metrics.clone(),
             clocks.clone(),
+            security.clone(),
         );
         let handle = LocalExecutorBuilder::new(placement(shard))
             .name(&format!("reef-shard-{shard}"))
@@ -125,6 +146,7 @@ pub fn run(config: Arc<Config>, trigger: Trigger, stop: Stop) -> Result<(), RunE
                     req_tx,
                     metrics,
                     clocks,
+                    security,
                 ));
                 match crate::http::server::bind(config.http_addr) {
                     Ok(listener) => serve_http(listener, ctx, stop).await,
@@ -144,19 +166,35 @@ pub fn run(config: Arc<Config>, trigger: Trigger, stop: Stop) -> Result<(), RunE
     for h in others {
         let _ = h.join();
     }
+    sighup.close();
     tracing::info!("stopped");
     result
 }
 
 async fn serve_http(listener: glommio::net::TcpListener, ctx: Rc<ShardCtx>, stop: Stop) {
+    let tls = ctx.security.http_tls.as_ref().map(|source| {
+        Rc::new(crate::http::tls::ShardAcceptor::new(
+            source.clone(),
+            ctx.metrics.clone(),
+        ))
+    });
     let handler = Rc::new(move |req, _peer| {
         let ctx = ctx.clone();
         async move { api::serve_http(&ctx, req).await }
     });
-    crate::http::server::serve(listener, handler, async {
+    crate::http::server::serve(listener, tls, handler, async {
         let _ = stop.await;
     })
     .await;
+}
+
+/// What shard 0 gets besides the config, the board and the request channel.
+struct Shared {
+    metrics: Arc<crate::metrics::Metrics>,
+    clocks: Arc<crate::replica::clocks::Clocks>,
+    security: Arc<Security>,
+    reloads: mpsc::UnboundedReceiver<ReloadRequest>,
+    expiry: Expiry,
 }
 
 async fn shard_zero(
@@ -165,12 +203,16 @@ async fn shard_zero(
     req_tx: mpsc::Sender<Request>,
     mut req_rx: mpsc::Receiver<Request>,
     stop: Stop,
-    (metrics, clocks): (
-        Arc<crate::metrics::Metrics>,
-        Arc<crate::replica::clocks::Clocks>,
-    ),
+    shared: Shared,
     ready: &std::sync::mpsc::Sender<Result<(), String>>,
 ) -> Result<(), RunError> {
+    let Shared {
+        metrics,
+        clocks,
+        security,
+        reloads,
+        expiry,
+    } = shared;
     let ctx = Rc::new(ShardCtx::new(
         0,
         config.clone(),
@@ -178,8 +220,9 @@ async fn shard_zero(
         req_tx,
         metrics.clone(),
         clocks,
+        security.clone(),
     ));
-    let opened = match replica::open(config.clone(), board, ctx.clone(), metrics).await {
+    let opened = match replica::open(config.clone(), board, ctx.clone(), metrics.clone()).await {
         Ok(o) => o,
         Err(e) => {
             let _ = ready.send(Err(e.to_string()));
@@ -194,6 +237,18 @@ async fn shard_zero(
         }
     };
     let events = opened.events_tx.clone();
+
+    // Certificate reloads (SIGHUP, /admin/reload-certs) and the daily expiry check.
+    glommio::spawn_local(reload::run(
+        config.clone(),
+        security,
+        opened.net.clone(),
+        metrics.clone(),
+        reloads,
+        expiry,
+        stop.clone(),
+    ))
+    .detach();
 
     // Ticks.
     let tick = Duration::from_millis(config.raft.tick_ms);

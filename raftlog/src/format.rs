@@ -159,15 +159,38 @@ pub fn record_size(payload_len: usize) -> u64 {
 /// [`stamp_flush`] when it knows which flush the record joins.
 pub fn encode_record(salt: u64, kind: RecordKind, payload: &[u8], out: &mut Vec<u8>) {
     let start = out.len();
-    let total = record_size(payload.len()) as usize;
+    encode_record_unstamped(salt, kind, payload.len(), out, |p| {
+        p.copy_from_slice(payload);
+        Ok::<(), ()>(())
+    })
+    .expect("copying a payload cannot fail");
+    stamp_flush(salt, &mut out[start..], 0);
+}
+
+/// Appends a record whose payload of exactly `len` bytes `fill` writes in place (so an entry is
+/// encoded straight into the flush buffer, with no intermediate copy). The header checksum is
+/// left unset: the writer computes it with [`stamp_flush`] once it knows the flush number, and
+/// nothing reaches the disk unstamped. If `fill` fails, `out` is left as it was.
+pub(crate) fn encode_record_unstamped<E>(
+    salt: u64,
+    kind: RecordKind,
+    len: usize,
+    out: &mut Vec<u8>,
+    fill: impl FnOnce(&mut [u8]) -> Result<(), E>,
+) -> Result<(), E> {
+    let start = out.len();
+    let total = record_size(len) as usize;
     out.resize(start + total, 0);
     let rec = &mut out[start..start + total];
-    rec[0..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+    if let Err(e) = fill(&mut rec[RECORD_HEADER..RECORD_HEADER + len]) {
+        out.truncate(start);
+        return Err(e);
+    }
+    rec[0..4].copy_from_slice(&(len as u32).to_le_bytes());
     rec[4] = kind as u8;
-    let pcrc = salted_crc(salt, payload);
+    let pcrc = salted_crc(salt, &rec[RECORD_HEADER..RECORD_HEADER + len]);
     rec[12..16].copy_from_slice(&pcrc.to_le_bytes());
-    rec[RECORD_HEADER..RECORD_HEADER + payload.len()].copy_from_slice(payload);
-    stamp_flush(salt, rec, 0);
+    Ok(())
 }
 
 /// Sets the flush number of the record starting at `rec[0]` and recomputes its header crc.

@@ -1,21 +1,19 @@
 //! [`RaftLog`]: the handle the Raft driver owns. It stages appends and hard-state changes,
 //! keeps the in-memory index and entry cache (so raft-rs can read what was staged at once),
-//! lays records out in segments, and sends the resulting ops to the writer task. It implements
+//! lays records out in segments, and queues the resulting ops for the writer task. It implements
 //! `raft::Storage`.
 
 use crate::config::LogConfig;
 use crate::error::{LogError, Result};
 use crate::format::{
-    align_down, decode_record, encode_record, record_size, reset_payload, segment_file_name,
-    truncate_payload, RecordKind, SegmentHeader, BLOCK, HEADER_BLOCK,
+    align_down, decode_record, encode_record_unstamped, record_size, reset_payload,
+    segment_file_name, truncate_payload, RecordKind, SegmentHeader, BLOCK, HEADER_BLOCK,
 };
 use crate::index::{entry_cost, LogIndex};
 use crate::meta::MetaState;
 use crate::recovery::{recover, LOG_DIR};
-use crate::writer::{open_file, Active, FlushObserver, FlushReport, Op, Shared, Writer};
-use futures::channel::oneshot;
-use glommio::channels::local_channel::{self, LocalSender};
-use protobuf::Message;
+use crate::writer::{open_file, Active, Durable, FlushObserver, FlushReport, Op, Shared, Writer};
+use protobuf::{CodedOutputStream, Message};
 use raft::eraftpb::{ConfState, Entry, HardState, Snapshot, SnapshotMetadata};
 use raft::{GetEntriesContext, RaftState, StorageError};
 use std::collections::VecDeque;
@@ -42,7 +40,13 @@ struct WriteBatch {
     offset: u64,
     bytes: Vec<u8>,
     records: Vec<u32>,
+    /// Taken back from the tail of the queue (already counted in `ops_sent`).
+    reopened: bool,
 }
+
+/// A queued write is extended in place by later appends only up to this size (record offsets
+/// within one write are u32, and the writer should not have to copy huge batches at once).
+const REOPEN_LIMIT: usize = 16 << 20;
 
 /// Figures for metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,7 +86,7 @@ pub struct RaftLog {
     /// Segments with a smaller sequence number hold nothing live (an installed snapshot reset
     /// the log in segment `dead_before`).
     dead_before: u64,
-    tx: LocalSender<Op>,
+    /// Ops queued for the writer so far (a write extended in place counts once).
     ops_sent: u64,
     shared: Rc<Shared>,
     latest_snapshot: Option<SnapshotMetadata>,
@@ -137,8 +141,7 @@ impl RaftLog {
             rec.meta.generation,
         )
         .await?;
-        let (tx, rx) = local_channel::new_unbounded();
-        let writer_task = glommio::spawn_local(writer.run(rx));
+        let writer_task = glommio::spawn_local(writer.run());
         let dead_before = rec
             .segments
             .iter()
@@ -168,7 +171,6 @@ impl RaftLog {
             meta: rec.meta.state,
             segments,
             dead_before,
-            tx,
             ops_sent: 0,
             shared,
             latest_snapshot: None,
@@ -182,11 +184,11 @@ impl RaftLog {
                 .map(|m| m.to_raft_metadata());
         let mut batch = log.new_batch();
         if unsealed_last {
-            log.seal_and_rotate(&mut batch)?;
+            log.seal_and_rotate(&mut batch);
         } else {
-            log.rotate(&mut batch)?;
+            log.rotate(&mut batch);
         }
-        log.send_batch(&mut batch)?;
+        log.send_batch(&mut batch);
         log.delete_dead_segments()?;
         log.flush().await?;
         Ok(log)
@@ -226,13 +228,18 @@ impl RaftLog {
                 )));
             }
         }
+        // Every size is checked before anything is staged, so an error leaves the log as it
+        // was. `compute_size` also caches the sizes the encoder below relies on.
+        for e in entries {
+            self.check_fits(e.compute_size() as usize)?;
+        }
         let mut batch = self.new_batch();
         if first_idx <= self.index.last_index() {
             self.push_record(
                 &mut batch,
                 RecordKind::Truncate,
                 &truncate_payload(first_idx),
-            )?;
+            );
             self.index.truncate_from(first_idx);
             while self.cache.back().is_some_and(|(e, _)| e.index >= first_idx) {
                 let (e, _) = self.cache.pop_back().expect("checked non-empty");
@@ -240,23 +247,39 @@ impl RaftLog {
             }
         }
         for e in entries {
-            let payload = e.write_to_bytes().map_err(|err| {
-                LogError::Invalid(format!("cannot encode entry {}: {err}", e.index))
-            })?;
-            let offset = self.push_record(&mut batch, RecordKind::Entry, &payload)?;
+            let len = e.get_cached_size() as usize;
+            let offset = self.make_room(&mut batch, len);
             let seg = self
                 .segments
                 .back_mut()
                 .expect("an active segment always exists");
+            batch.records.push(batch.bytes.len() as u32);
+            let encoded =
+                encode_record_unstamped(seg.salt, RecordKind::Entry, len, &mut batch.bytes, |p| {
+                    let mut os = CodedOutputStream::bytes(p);
+                    e.write_to_with_cached_sizes(&mut os)?;
+                    os.check_eof();
+                    Ok::<(), protobuf::ProtobufError>(())
+                });
+            if let Err(err) = encoded {
+                // Not expected (the size was just computed); keep what was staged before.
+                batch.records.pop();
+                self.send_batch(&mut batch);
+                return Err(LogError::Invalid(format!(
+                    "cannot encode entry {}: {err}",
+                    e.index
+                )));
+            }
+            seg.pos += record_size(len);
             seg.max_index = seg.max_index.max(e.index);
             self.index.push(crate::index::EntryPos {
                 term: e.term,
                 seg: seg.seq,
                 offset,
-                len: payload.len() as u32,
+                len: len as u32,
             });
         }
-        self.send_batch(&mut batch)?;
+        self.send_batch(&mut batch);
         let durable_after = self.ops_sent;
         for e in entries {
             self.cache_size += entry_cost(e);
@@ -341,13 +364,13 @@ impl RaftLog {
             )));
         }
         let mut batch = self.new_batch();
-        self.seal_and_rotate_to(&mut batch, meta.index + 1, meta.index)?;
+        self.seal_and_rotate_to(&mut batch, meta.index + 1, meta.index);
         self.push_record(
             &mut batch,
             RecordKind::Reset,
             &reset_payload(meta.index, meta.term),
-        )?;
-        self.send_batch(&mut batch)?;
+        );
+        self.send_batch(&mut batch);
         self.index.reset(meta.index, meta.term);
         self.cache.clear();
         self.cache_size = 0;
@@ -400,13 +423,26 @@ impl RaftLog {
     /// A future that resolves once everything staged before this call is durable, or with the
     /// error that prevented it. It does not borrow the log: the driver keeps staging while it
     /// waits, and those stages join the next flush.
+    ///
+    /// Cheap: it queues nothing when something is already queued, and every request made
+    /// before the writer takes the queue shares one completion.
     pub fn flush(&mut self) -> impl Future<Output = Result<FlushReport>> + 'static {
-        let (reply, rx) = oneshot::channel();
-        let sent = self.send(Op::Sync { reply });
-        async move {
-            sent?;
-            rx.await.unwrap_or(Err(LogError::Closed))
+        if let Err(e) = self.check_failed() {
+            return Durable::failed(e);
         }
+        let mut q = self.shared.queue.borrow_mut();
+        let wake = q.ops.is_empty();
+        if wake {
+            q.ops.push(Op::Sync);
+            self.ops_sent += 1;
+        }
+        q.done.waiters.set(q.done.waiters.get() + 1);
+        let durable = Durable::waiting(q.done.clone());
+        drop(q);
+        if wake {
+            self.shared.wake_writer();
+        }
+        durable
     }
 
     /// Installs a callback run after every flush (fsync latency and batch size for metrics).
@@ -440,9 +476,9 @@ impl RaftLog {
         if self.shared.failed.get().is_none() {
             self.send_meta(false)?;
         }
-        let (reply, rx) = oneshot::channel();
-        self.send(Op::Close { reply })?;
-        let r = rx.await.unwrap_or(Err(LogError::Closed));
+        self.send(Op::Close)?;
+        let done = self.shared.queue.borrow().done.clone();
+        let r = Durable::waiting(done).await;
         if let Some(t) = self.writer_task.take() {
             t.await;
         }
@@ -457,7 +493,10 @@ impl RaftLog {
     }
 
     fn send(&mut self, op: Op) -> Result<()> {
-        self.tx.try_send(op).map_err(|_| LogError::Closed)?;
+        if self.writer_task.is_none() {
+            return Err(LogError::Closed);
+        }
+        self.shared.push(op);
         self.ops_sent += 1;
         Ok(())
     }
@@ -467,21 +506,54 @@ impl RaftLog {
         self.send(Op::Meta { payload, barrier })
     }
 
-    fn new_batch(&self) -> WriteBatch {
+    /// Starts gathering records: extends the write at the tail of the queue if it ends where
+    /// the next record goes (so concurrent appenders fill one buffer per flush), else starts a
+    /// new one in a buffer the writer handed back.
+    fn new_batch(&mut self) -> WriteBatch {
         let (seg, offset) = self
             .segments
             .back()
             .map(|s| (s.seq, s.pos))
             .unwrap_or((0, 0));
+        let mut q = self.shared.queue.borrow_mut();
+        if let Some(Op::Write {
+            seg: s,
+            offset: o,
+            bytes,
+            ..
+        }) = q.ops.last()
+        {
+            if *s == seg && *o + bytes.len() as u64 == offset && bytes.len() < REOPEN_LIMIT {
+                if let Some(Op::Write {
+                    seg,
+                    offset,
+                    bytes,
+                    records,
+                }) = q.ops.pop()
+                {
+                    return WriteBatch {
+                        seg,
+                        offset,
+                        bytes,
+                        records,
+                        reopened: true,
+                    };
+                }
+            }
+        }
+        let (bytes, records) = q.free.pop().unwrap_or_default();
         WriteBatch {
             seg,
             offset,
-            bytes: Vec::new(),
-            records: Vec::new(),
+            bytes,
+            records,
+            reopened: false,
         }
     }
 
-    fn send_batch(&mut self, batch: &mut WriteBatch) -> Result<()> {
+    /// Queues the gathered records (or puts the reopened write back). `batch` is left empty,
+    /// at the active segment's end, for records that must follow as a separate write.
+    fn send_batch(&mut self, batch: &mut WriteBatch) {
         if !batch.bytes.is_empty() {
             let op = Op::Write {
                 seg: batch.seg,
@@ -489,80 +561,92 @@ impl RaftLog {
                 bytes: std::mem::take(&mut batch.bytes),
                 records: std::mem::take(&mut batch.records),
             };
-            self.send(op)?;
+            self.shared.push(op);
+            if !batch.reopened {
+                self.ops_sent += 1;
+            }
         }
-        *batch = self.new_batch();
+        let (seg, offset) = self
+            .segments
+            .back()
+            .map(|s| (s.seq, s.pos))
+            .unwrap_or((0, 0));
+        *batch = WriteBatch {
+            seg,
+            offset,
+            bytes: Vec::new(),
+            records: Vec::new(),
+            reopened: false,
+        };
+    }
+
+    /// Checks that a record with a payload of `len` bytes fits in an empty segment.
+    fn check_fits(&self, len: usize) -> Result<()> {
+        if HEADER_BLOCK + record_size(len) + record_size(0) > self.cfg.segment_size {
+            return Err(LogError::Invalid(format!(
+                "record of {len} bytes does not fit in a segment of {} bytes",
+                self.cfg.segment_size
+            )));
+        }
         Ok(())
     }
 
-    /// Lays one record out in the active segment (rotating first if it does not fit) and
-    /// returns its offset.
-    fn push_record(
-        &mut self,
-        batch: &mut WriteBatch,
-        kind: RecordKind,
-        payload: &[u8],
-    ) -> Result<u64> {
-        let size = record_size(payload.len());
-        let seal = record_size(0);
+    /// Makes room for a record with a payload of `len` bytes (which `check_fits`): rotates to
+    /// a new segment if the active one cannot take it and still be sealed, and starts a new
+    /// write if the current one would grow past u32 offsets. Returns the record's offset.
+    fn make_room(&mut self, batch: &mut WriteBatch, len: usize) -> u64 {
+        let size = record_size(len);
         let seg = self
             .segments
             .back()
             .expect("an active segment always exists");
-        if seg.pos + size + seal > seg.capacity {
-            if HEADER_BLOCK + size + seal > self.cfg.segment_size {
-                return Err(LogError::Invalid(format!(
-                    "record of {} bytes does not fit in a segment of {} bytes",
-                    payload.len(),
-                    self.cfg.segment_size
-                )));
-            }
-            self.seal_and_rotate(batch)?;
+        if seg.pos + size + record_size(0) > seg.capacity {
+            self.seal_and_rotate(batch);
+        } else if batch.bytes.len() as u64 + size > u32::MAX as u64 {
+            self.send_batch(batch);
         }
+        self.segments.back().expect("active segment").pos
+    }
+
+    /// Lays one small record out in the active segment (rotating first if it does not fit).
+    fn push_record(&mut self, batch: &mut WriteBatch, kind: RecordKind, payload: &[u8]) {
+        self.make_room(batch, payload.len());
+        self.push_unchecked(batch, kind, payload);
+    }
+
+    /// Appends a record to the batch without checking room (see `make_room`).
+    fn push_unchecked(&mut self, batch: &mut WriteBatch, kind: RecordKind, payload: &[u8]) {
         let seg = self
             .segments
             .back_mut()
             .expect("an active segment always exists");
-        let offset = seg.pos;
         batch.records.push(batch.bytes.len() as u32);
-        encode_record(seg.salt, kind, payload, &mut batch.bytes);
-        seg.pos += size;
-        Ok(offset)
+        encode_record_unstamped(seg.salt, kind, payload.len(), &mut batch.bytes, |p| {
+            p.copy_from_slice(payload);
+            Ok::<(), ()>(())
+        })
+        .expect("copying a payload cannot fail");
+        seg.pos += record_size(payload.len());
     }
 
-    fn seal_and_rotate(&mut self, batch: &mut WriteBatch) -> Result<()> {
+    fn seal_and_rotate(&mut self, batch: &mut WriteBatch) {
         let next = self.index.last_index() + 1;
         self.seal_and_rotate_to(batch, next, self.index.last_index())
     }
 
-    fn seal_and_rotate_to(
-        &mut self,
-        batch: &mut WriteBatch,
-        first_index: u64,
-        max_index: u64,
-    ) -> Result<()> {
-        let seg = self
-            .segments
-            .back_mut()
-            .expect("an active segment always exists");
-        batch.records.push(batch.bytes.len() as u32);
-        encode_record(seg.salt, RecordKind::Seal, &[], &mut batch.bytes);
-        seg.pos += record_size(0);
-        self.send_batch(batch)?;
+    fn seal_and_rotate_to(&mut self, batch: &mut WriteBatch, first_index: u64, max_index: u64) {
+        // Room for the seal is always kept (see `make_room`).
+        self.push_unchecked(batch, RecordKind::Seal, &[]);
+        self.send_batch(batch);
         self.rotate_to(batch, first_index, max_index)
     }
 
-    fn rotate(&mut self, batch: &mut WriteBatch) -> Result<()> {
+    fn rotate(&mut self, batch: &mut WriteBatch) {
         let next = self.index.last_index() + 1;
         self.rotate_to(batch, next, self.index.last_index())
     }
 
-    fn rotate_to(
-        &mut self,
-        batch: &mut WriteBatch,
-        first_index: u64,
-        max_index: u64,
-    ) -> Result<()> {
+    fn rotate_to(&mut self, batch: &mut WriteBatch, first_index: u64, max_index: u64) {
         let seq = self.segments.back().map(|s| s.seq + 1).unwrap_or(1);
         let header = SegmentHeader {
             seq,
@@ -570,7 +654,8 @@ impl RaftLog {
             salt: rand::random(),
             capacity: self.cfg.segment_size,
         };
-        self.send(Op::Rotate { header })?;
+        self.shared.push(Op::Rotate { header });
+        self.ops_sent += 1;
         self.segments.push_back(SegInfo {
             seq,
             salt: header.salt,
@@ -579,7 +664,6 @@ impl RaftLog {
             max_index,
         });
         *batch = self.new_batch();
-        Ok(())
     }
 
     /// Sends a delete for the leading segments that hold nothing live any more.
@@ -691,7 +775,9 @@ impl RaftLog {
 
 impl Drop for RaftLog {
     fn drop(&mut self) {
-        // Let the writer finish what was staged; it stops when the channel closes.
+        // Let the writer finish what was staged; it stops once the queue is empty.
+        self.shared.closed.set(true);
+        self.shared.wake_writer();
         if let Some(t) = self.writer_task.take() {
             t.detach();
         }

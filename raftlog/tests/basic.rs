@@ -190,6 +190,35 @@ fn default_config_zero_fills_and_recycles() {
     });
 }
 
+/// Appends staged before the writer runs are written together, and every flush request made
+/// meanwhile shares that one flush; a flush future outlives the handle (the writer drains the
+/// queue when the log is dropped).
+#[test]
+fn waiters_share_one_flush_and_outlive_the_handle() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    run(move || async move {
+        let mut log = RaftLog::open(&path, small_cfg()).await.unwrap();
+        log.append(&[entry(1, 1, 100)]).unwrap();
+        let f1 = log.flush();
+        log.append(&[entry(2, 1, 100)]).unwrap();
+        let f2 = log.flush();
+        let (r1, r2) = (f1.await.unwrap(), f2.await.unwrap());
+        assert_eq!(r1, r2, "one flush for both");
+        assert_eq!((r1.records, r1.waiters), (2, 2));
+        log.append(&[entry(3, 1, 100)]).unwrap();
+        let f3 = log.flush();
+        drop(log);
+        assert_eq!(f3.await.unwrap().records, 1);
+        let log = RaftLog::open(&path, small_cfg()).await.unwrap();
+        assert_eq!(
+            log.entries(1, 4, None, ctx()).unwrap(),
+            vec![entry(1, 1, 100), entry(2, 1, 100), entry(3, 1, 100)]
+        );
+        log.close().await.unwrap();
+    });
+}
+
 #[test]
 fn snapshot_store_round_trip_and_chunk_checks() {
     let dir = tempfile::tempdir().unwrap();

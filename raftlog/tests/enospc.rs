@@ -2,6 +2,8 @@
 //! device is full, and the failure must come back as `LogError::NoSpace` from the flush future,
 //! never a panic and never an acknowledgement; afterwards the log is failed and refuses more,
 //! and every acknowledged entry is present on reopen (after the mount is given more room).
+//! The same with 16 concurrent appenders sharing flushes: the failing flush reaches each of its
+//! waiters, none is left hanging.
 //! Needs root (mount); CI runs as root. Without permission to mount, the test says so and fails.
 // protobuf messages are built field by field; that reads better than struct literals here.
 #![allow(clippy::field_reassign_with_default)]
@@ -91,6 +93,111 @@ fn full_device_fails_the_flush_with_no_space_and_loses_nothing_acknowledged() {
         assert!(log.last_index().unwrap() >= acked);
         for i in [1, acked / 2, acked] {
             assert_eq!(log.term(i).unwrap(), 1);
+        }
+        log.close().await.unwrap();
+    });
+    drop(guard);
+}
+
+/// Group commit on a full device: 16 appenders share flushes until the device fills. The
+/// failing flush must reach every waiter that shares it (and every later one) as an error,
+/// no waiter may be left hanging, and every append acknowledged before is present on reopen.
+#[test]
+fn a_failed_group_flush_reaches_every_waiter_and_loses_nothing_acknowledged() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    const TASKS: usize = 16;
+    let base = tempfile::tempdir().unwrap();
+    let mnt = base.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let st = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(
+        st.success(),
+        "mounting a tmpfs needs root (the project's CI runs as root)"
+    );
+    let guard = Mount(mnt.clone());
+    let dir = mnt.join("raft");
+    let cfg = LogConfig {
+        segment_size: 128 * 1024,
+        sync_mode: SyncMode::Dsync,
+        preallocate: Preallocate::ZeroFill,
+        max_spares: 0,
+        cache_bytes: 1 << 20,
+    };
+    let d = dir.clone();
+    let c = cfg.clone();
+    let (acked, flush_errors) = run(move || async move {
+        let log = Rc::new(RefCell::new(RaftLog::open(&d, c).await.unwrap()));
+        let mut tasks = Vec::new();
+        for _ in 0..TASKS {
+            let log = log.clone();
+            tasks.push(glommio::spawn_local(async move {
+                let mut acked = Vec::new();
+                loop {
+                    let staged = {
+                        let mut l = log.borrow_mut();
+                        let idx = l.last_index().unwrap() + 1;
+                        l.append(&[entry(idx, 1, 2000)]).map(|()| (idx, l.flush()))
+                    };
+                    let (idx, durable) = match staged {
+                        Ok(s) => s,
+                        Err(e) => return (acked, e, false),
+                    };
+                    match durable.await {
+                        Ok(_) => acked.push(idx),
+                        Err(e) => return (acked, e, true),
+                    }
+                }
+            }));
+        }
+        let all = async {
+            let mut out = Vec::new();
+            for t in tasks {
+                out.push(t.await);
+            }
+            out
+        };
+        let out =
+            glommio::timer::timeout(std::time::Duration::from_secs(60), async { Ok(all.await) })
+                .await
+                .expect("every waiter resolves");
+        let mut acked = Vec::new();
+        let mut flush_errors = 0;
+        for (a, err, from_flush) in out {
+            assert!(err.is_no_space(), "expected NoSpace, got {err}");
+            flush_errors += usize::from(from_flush);
+            acked.extend(a);
+        }
+        assert!(log.borrow().failed().is_some());
+        drop(log);
+        (acked, flush_errors)
+    });
+    assert!(
+        acked.len() > 10,
+        "some appends succeeded before the device filled ({})",
+        acked.len()
+    );
+    assert!(
+        flush_errors >= 2,
+        "the failing flush was shared, and its error reached each of its waiters ({flush_errors})"
+    );
+    let st = Command::new("mount")
+        .args(["-o", "remount,size=8m"])
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    run(move || async move {
+        let log = RaftLog::open(&dir, cfg).await.unwrap();
+        for &i in &acked {
+            let e = log
+                .entries(i, i + 1, None, raft::GetEntriesContext::empty(false))
+                .unwrap();
+            assert_eq!(e[0].data, common::payload(i, 1, 2000), "entry {i}");
         }
         log.close().await.unwrap();
     });

@@ -47,6 +47,10 @@ pub struct Node {
 pub struct Cluster {
     pub dir: tempfile::TempDir,
     pub nodes: Vec<Node>,
+    /// When set, the harness talks HTTPS with this client configuration.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// When set, the harness sends this `Authorization` header with every request.
+    pub authorization: Option<String>,
 }
 
 impl Cluster {
@@ -80,7 +84,12 @@ impl Cluster {
                 extra_args: Vec::new(),
             })
             .collect();
-        Cluster { dir, nodes }
+        Cluster {
+            dir,
+            nodes,
+            tls: None,
+            authorization: None,
+        }
     }
 
     /// Writes and starts a cluster, and waits for a leader.
@@ -190,8 +199,30 @@ impl Cluster {
             .collect()
     }
 
+    /// One request to node `id`, over HTTPS and with credentials when the harness has them.
+    pub fn call(
+        &self,
+        id: u64,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> std::io::Result<(u16, Value)> {
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let mut headers = "Content-Type: application/json\r\n".to_string();
+        if let Some(a) = &self.authorization {
+            headers.push_str(&format!("Authorization: {a}\r\n"));
+        }
+        let addr = self.node(id).http;
+        match &self.tls {
+            Some(tls) => {
+                https(addr, tls, method, path, &headers, body.as_bytes()).map(|r| (r.code, r.body))
+            }
+            None => raw_http_with_headers(addr, method, path, &headers, body.as_bytes()),
+        }
+    }
+
     pub fn status(&self, id: u64) -> Option<Value> {
-        let (code, body) = http(self.node(id).http, "GET", "/status", None).ok()?;
+        let (code, body) = self.call(id, "GET", "/status", None).ok()?;
         (code == 200).then_some(body)
     }
 
@@ -241,7 +272,8 @@ impl Cluster {
     }
 
     pub fn execute(&self, id: u64, body: &Value) -> (u16, Value) {
-        http(self.node(id).http, "POST", "/db/execute", Some(body)).expect("execute")
+        self.call(id, "POST", "/db/execute", Some(body))
+            .expect("execute")
     }
 
     /// A read at `level` (linearizable if None). Returns the rows of the first result.
@@ -250,7 +282,7 @@ impl Cluster {
         if let Some(l) = level {
             path.push_str(&format!("&level={l}"));
         }
-        http(self.node(id).http, "GET", &path, None).expect("query")
+        self.call(id, "GET", &path, None).expect("query")
     }
 
     pub fn tail_logs(&self, lines: usize) -> String {
@@ -351,16 +383,110 @@ pub fn raw_http_with_headers(
     headers: &str,
     body: &[u8],
 ) -> std::io::Result<(u16, Value)> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    exchange(s, addr, method, path, headers, body).map(|r| (r.code, r.body))
+}
+
+/// An HTTP response as the tests look at it.
+pub struct Response {
+    pub code: u16,
+    /// The header block, lower-cased.
+    pub head: String,
+    pub body: Value,
+}
+
+/// A TLS client configuration trusting `ca` (PEM), presenting `client` (cert, key) if given.
+pub fn tls_client(ca: &Path, client: Option<(&Path, &Path)>) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = std::fs::read(ca).unwrap();
+    for c in rustls_pemfile::certs(&mut pem.as_slice()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    Arc::new(match client {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => {
+            let certs = rustls_pemfile::certs(&mut std::fs::read(cert).unwrap().as_slice())
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap();
+            let key = rustls_pemfile::private_key(&mut std::fs::read(key).unwrap().as_slice())
+                .unwrap()
+                .unwrap();
+            builder.with_client_auth_cert(certs, key).unwrap()
+        }
+    })
+}
+
+fn tls_stream(
+    addr: SocketAddr,
+    tls: &Arc<rustls::ClientConfig>,
+) -> std::io::Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>> {
+    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let name = rustls_pki_types::ServerName::IpAddress(addr.ip().into());
+    let conn = rustls::ClientConnection::new(tls.clone(), name).map_err(std::io::Error::other)?;
+    Ok(rustls::StreamOwned::new(conn, s))
+}
+
+/// One HTTPS request over a fresh connection. `headers` are extra lines ending in `\r\n`.
+pub fn https(
+    addr: SocketAddr,
+    tls: &Arc<rustls::ClientConfig>,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &[u8],
+) -> std::io::Result<Response> {
+    exchange(tls_stream(addr, tls)?, addr, method, path, headers, body)
+}
+
+/// The certificate (DER) a node's HTTPS endpoint presents to a new connection.
+pub fn served_certificate(
+    addr: SocketAddr,
+    tls: &Arc<rustls::ClientConfig>,
+) -> std::io::Result<Vec<u8>> {
+    let mut s = tls_stream(addr, tls)?;
+    while s.conn.is_handshaking() {
+        s.conn.complete_io(&mut s.sock)?;
+    }
+    let certs = s
+        .conn
+        .peer_certificates()
+        .ok_or_else(|| std::io::Error::other("no server certificate"))?;
+    Ok(certs[0].to_vec())
+}
+
+fn exchange(
+    mut s: impl Read + Write,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &[u8],
+) -> std::io::Result<Response> {
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     s.write_all(head.as_bytes())?;
     s.write_all(body)?;
+    s.flush()?;
     let mut buf = Vec::new();
-    s.read_to_end(&mut buf)?;
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        match s.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            // A TLS peer closing without close_notify after a complete response.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !buf.is_empty() => break,
+            Err(e) => return Err(e),
+        }
+    }
     let text = String::from_utf8_lossy(&buf);
     let (head, body) = text
         .split_once("\r\n\r\n")
@@ -379,7 +505,11 @@ pub fn raw_http_with_headers(
         body.to_string()
     };
     let json = serde_json::from_str(&body).unwrap_or(Value::String(body));
-    Ok((code, json))
+    Ok(Response {
+        code,
+        head: head.to_ascii_lowercase(),
+        body: json,
+    })
 }
 
 fn dechunk(mut s: &str) -> String {
@@ -512,4 +642,208 @@ pub fn check_every_ack_once(c: &Cluster, acks: &Acks) {
             "node {node}: a write applied twice"
         );
     }
+}
+// ----- Additions for the fault suite (tests/faults): nodes on chosen addresses, started
+// through a hook (to enter a network namespace), and polled with short timeouts so a paused
+// node cannot stall the caller.
+
+/// The `reefdb` binary nodes run: `REEF_TEST_BIN` when set (e.g. a release build, or another
+/// revision under test), else the one cargo built for this test.
+pub fn node_bin() -> PathBuf {
+    std::env::var_os("REEF_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(BIN))
+}
+
+impl Cluster {
+    /// Writes a cluster whose node `I` listens on `hosts[I-1]` (HTTP `http_port`, Raft
+    /// `raft_port`): `init-cluster` writes certificates and configs, then each config's own
+    /// addresses and peer list are rewritten. Certificates name node ids, not addresses, so
+    /// they stay valid.
+    pub fn init_on_hosts(hosts: &[std::net::IpAddr], http_port: u16, raft_port: u16) -> Cluster {
+        use serde_yaml::Value as Yaml;
+        let dir = tempfile::Builder::new()
+            .prefix("reef-faults-")
+            .tempdir()
+            .expect("temp dir");
+        let n = hosts.len() as u64;
+        let out = Command::new(node_bin())
+            .args(["init-cluster", "--dir"])
+            .arg(dir.path())
+            .args(["--nodes", &n.to_string()])
+            .args(["--host", &hosts[0].to_string()])
+            .args(["--http-port", &http_port.to_string()])
+            .args(["--raft-port", &raft_port.to_string()])
+            .output()
+            .expect("run reefdb init-cluster");
+        assert!(
+            out.status.success(),
+            "init-cluster failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let addrs: Vec<(SocketAddr, SocketAddr)> = hosts
+            .iter()
+            .map(|h| {
+                (
+                    SocketAddr::new(*h, http_port),
+                    SocketAddr::new(*h, raft_port),
+                )
+            })
+            .collect();
+        // Edited as plain YAML, so fields this test does not know survive untouched.
+        let peers = Yaml::Sequence(
+            addrs
+                .iter()
+                .enumerate()
+                .map(|(i, (http, raft))| {
+                    let mut m = serde_yaml::Mapping::new();
+                    m.insert("id".into(), (i as u64 + 1).into());
+                    m.insert("raft_addr".into(), raft.to_string().into());
+                    m.insert("http_addr".into(), http.to_string().into());
+                    Yaml::Mapping(m)
+                })
+                .collect(),
+        );
+        let mut nodes = Vec::new();
+        for (i, (http, raft)) in addrs.iter().enumerate() {
+            let id = i as u64 + 1;
+            let path = dir.path().join(format!("node{id}/config.yaml"));
+            let text = std::fs::read_to_string(&path).unwrap();
+            let mut config: Yaml = serde_yaml::from_str(&text).expect("init-cluster config");
+            config["http_addr"] = http.to_string().into();
+            config["raft_addr"] = raft.to_string().into();
+            config["peers"] = peers.clone();
+            std::fs::write(&path, serde_yaml::to_string(&config).unwrap()).unwrap();
+            nodes.push(Node {
+                id,
+                config: path,
+                http: *http,
+                log: dir.path().join(format!("node{id}/node.log")),
+                child: None,
+                extra_args: Vec::new(),
+            });
+        }
+        Cluster {
+            dir,
+            nodes,
+            tls: None,
+            authorization: None,
+        }
+    }
+
+    /// Starts node `id` like [`Cluster::start_node`], letting `prepare` adjust the command
+    /// first (environment, a `pre_exec` hook that enters a network namespace, ...).
+    pub fn start_node_with(&mut self, id: u64, prepare: impl FnOnce(&mut Command)) {
+        let node = self.node_mut(id);
+        assert!(node.child.is_none(), "node {id} is already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&node.log)
+            .unwrap();
+        let mut cmd = Command::new(node_bin());
+        cmd.arg("run")
+            .arg("--config")
+            .arg(&node.config)
+            .args(&node.extra_args)
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            // The log is a file: no colour codes in it.
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        prepare(&mut cmd);
+        node.child = Some(cmd.spawn().expect("spawn reefdb run"));
+    }
+
+    /// If node `id` exited on its own, forgets its process and returns how it ended.
+    pub fn reap(&mut self, id: u64) -> Option<std::process::ExitStatus> {
+        let node = self.node_mut(id);
+        let status = node.child.as_mut()?.try_wait().ok()??;
+        node.child = None;
+        Some(status)
+    }
+
+    /// The process id of node `id`, if it runs.
+    pub fn pid(&self, id: u64) -> Option<u32> {
+        self.node(id).child.as_ref().map(|c| c.id())
+    }
+
+    /// `GET /status` (with `?digest` if asked) answered within `timeout`, or None.
+    pub fn status_within(&self, id: u64, digest: bool, timeout: Duration) -> Option<Value> {
+        let path = if digest { "/status?digest" } else { "/status" };
+        match http_within(self.node(id).http, "GET", path, None, timeout) {
+            Ok((200, v)) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The node's log text (every start appends to it), without terminal colour codes.
+    pub fn log_text(&self, id: u64) -> String {
+        let raw = std::fs::read(&self.node(id).log).unwrap_or_default();
+        strip_ansi(&String::from_utf8_lossy(&raw))
+    }
+}
+
+/// [`http`] with one timeout for connecting and for the whole answer.
+pub fn http_within(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    timeout: Duration,
+) -> std::io::Result<(u16, Value)> {
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut s = TcpStream::connect_timeout(&addr, timeout)?;
+    s.set_read_timeout(Some(timeout))?;
+    s.set_write_timeout(Some(timeout))?;
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes())?;
+    s.write_all(body.as_bytes())?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf)?;
+    let text = String::from_utf8_lossy(&buf);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other(format!("no HTTP header in {text:?}")))?;
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad status line {head:?}")))?;
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    let json = serde_json::from_str(&body).unwrap_or(Value::String(body));
+    Ok((code, json))
+}
+
+/// Removes terminal escape sequences (`ESC [ ... letter`).
+pub fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            chars.next();
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

@@ -44,9 +44,18 @@ fn body_len(serial: u64) -> Option<usize> {
 }
 
 /// Encode `vals` as one row record, appending to `out`.
+#[cfg(test)]
 pub(crate) fn encode(vals: &[Value], out: &mut Vec<u8>) {
+    encode_skip(vals, usize::MAX, out)
+}
+
+/// Encode `vals`, storing column `skip` as NULL (the rowid alias lives in the key).
+pub(crate) fn encode_skip(vals: &[Value], skip: usize, out: &mut Vec<u8>) {
+    const NULL: Value = Value::Null;
+    let col = |i: usize| if i == skip { &NULL } else { &vals[i] };
     varint::put(out, vals.len() as u64);
-    for v in vals {
+    for i in 0..vals.len() {
+        let v = col(i);
         let st = match v {
             Value::Null => 0,
             Value::Integer(i) => int_serial(*i).0,
@@ -56,8 +65,8 @@ pub(crate) fn encode(vals: &[Value], out: &mut Vec<u8>) {
         };
         varint::put(out, st);
     }
-    for v in vals {
-        match v {
+    for i in 0..vals.len() {
+        match col(i) {
             Value::Null => {}
             Value::Integer(i) => {
                 let (_, n) = int_serial(*i);

@@ -19,7 +19,7 @@ use crate::plan::compile::Compiler;
 use crate::plan::ddl::{column, index_columns_for, table_def};
 use crate::plan::select::plain_name;
 use crate::state::{State, TableData};
-use crate::store::{empty_row, Layered};
+use crate::store::IndexStore;
 use crate::value::Value;
 
 fn reparse(sql: &str) -> Result<ast::Statement> {
@@ -33,10 +33,10 @@ fn reparse(sql: &str) -> Result<ast::Statement> {
 
 fn name_in_use(st: &State, name: &str, what: &str) -> Result<()> {
     match st.catalog.name_taken(name) {
+        Some(kind) if kind == what => Err(Error::sql(format!("{kind} {name} already exists"))),
         Some("index") => Err(Error::sql(format!(
             "there is already an index named {name}"
         ))),
-        Some(kind) if kind == what => Err(Error::sql(format!("{kind} {name} already exists"))),
         Some(kind) => Err(Error::sql(format!(
             "there is already a {kind} named {name}"
         ))),
@@ -128,7 +128,7 @@ fn install_table(st: &mut State, def: TableDef, unique: Vec<Vec<IndexColumn>>) -
     let mut td = TableData::default();
     for (i, cols) in unique.into_iter().enumerate() {
         let iname = format!("sqlite_autoindex_{}_{}", def.name, i + 1);
-        td.indexes.insert(norm(&iname), Layered::new());
+        td.indexes.insert(norm(&iname).into(), IndexStore::new());
         cat.indexes.insert(
             norm(&iname),
             Arc::new(IndexDef {
@@ -143,7 +143,7 @@ fn install_table(st: &mut State, def: TableDef, unique: Vec<Vec<IndexColumn>>) -
     }
     cat.tables.insert(key.clone(), Arc::new(def));
     st.catalog = Arc::new(cat);
-    st.tables.insert(key, td);
+    st.tables.insert(key.into(), td);
     Ok(Outcome::default())
 }
 
@@ -158,7 +158,7 @@ fn create_table_as(
     let mut c = Compiler::new(&cat, sql);
     let plan = c.query(q)?;
     let mut rows = Vec::new();
-    Reader::new(st, rt, &[]).run_query(&plan, None, &mut |r| {
+    Reader::new(st, rt, super::ParamRef::NONE).run_query(&plan, None, &mut |r| {
         rows.push(r);
         Ok(true)
     })?;
@@ -199,7 +199,7 @@ fn create_table_as(
     install_table(st, def.clone(), nt.unique)?;
     let td = st
         .tables
-        .get_mut(&key)
+        .get_mut(key.as_str())
         .ok_or_else(|| Error::NoSuchTable(name.into()))?;
     for (i, r) in rows.into_iter().enumerate() {
         let vals: Vec<Value> = r
@@ -207,10 +207,10 @@ fn create_table_as(
             .zip(&def.columns)
             .map(|(v, c)| c.affinity.apply(v))
             .collect();
-        td.rows.put(
-            &crate::codec::key::rowid_key(i as i64 + 1),
-            super::write::encode_row(&def, &vals),
-        );
+        let mut buf = Vec::new();
+        super::write::encode_row(&def, &vals, &mut buf);
+        td.rows
+            .put(&crate::codec::key::rowid_key(i as i64 + 1), &buf);
     }
     Ok(Outcome::default())
 }
@@ -233,7 +233,7 @@ fn drop_table(st: &mut State, name: &str, if_exists: bool) -> Result<()> {
     cat.indexes.retain(|_, i| i.table != key);
     cat.triggers.retain(|_, t| t.table != key);
     st.catalog = Arc::new(cat);
-    st.tables.remove(&key);
+    st.tables.remove(key.as_str());
     Ok(())
 }
 
@@ -273,15 +273,20 @@ fn drop_index(st: &mut State, name: &str, if_exists: bool) -> Result<()> {
     let mut cat = st.catalog.edit();
     cat.indexes.remove(&key);
     st.catalog = Arc::new(cat);
-    if let Some(td) = st.tables.get_mut(&ix.table) {
-        td.indexes.remove(&key);
+    if let Some(td) = st.tables.get_mut(ix.table.as_str()) {
+        td.indexes.remove(key.as_str());
     }
     Ok(())
 }
 
 /// Build an index's entries from a table's rows, enforcing uniqueness.
-fn build_index(td: &TableData, def: &TableDef, ix: &IndexDef, rt: &Runtime<'_>) -> Result<Layered> {
-    let mut store = Layered::new();
+fn build_index(
+    td: &TableData,
+    def: &TableDef,
+    ix: &IndexDef,
+    rt: &Runtime<'_>,
+) -> Result<IndexStore> {
+    let mut store = IndexStore::new();
     let mut prev: Option<(Vec<u8>, bool)> = None;
     let mut entries = Vec::new();
     for (k, v) in td.rows.iter(false) {
@@ -314,7 +319,7 @@ fn build_index(td: &TableData, def: &TableDef, ix: &IndexDef, rt: &Runtime<'_>) 
             let has_null = contains_null_component(unique_part, ix);
             prev = Some((unique_part.to_vec(), has_null));
         }
-        store.put(e, empty_row());
+        store.put(e, &[]);
     }
     Ok(store)
 }
@@ -404,14 +409,14 @@ fn create_index(st: &mut State, rt: &Runtime<'_>, ci: &ast::CreateIndex) -> Resu
     };
     let td = st
         .tables
-        .get(&key)
+        .get(key.as_str())
         .ok_or_else(|| Error::NoSuchTable(tname.clone()))?;
     let store = build_index(td, &def, &ix, rt)?;
     let mut cat = st.catalog.edit();
     cat.indexes.insert(norm(&name), Arc::new(ix));
     st.catalog = Arc::new(cat);
-    if let Some(td) = st.tables.get_mut(&key) {
-        td.indexes.insert(norm(&name), store);
+    if let Some(td) = st.tables.get_mut(key.as_str()) {
+        td.indexes.insert(norm(&name).into(), store);
     }
     Ok(Outcome::default())
 }
@@ -438,11 +443,7 @@ fn create_view(st: &mut State, cv: &ast::CreateView) -> Result<Outcome> {
         query: Arc::new(*query),
         sql,
     };
-    // A view must compile against the current schema when it is created.
-    {
-        let mut c = Compiler::new(&st.catalog, &view.sql);
-        c.view_plan(&view)?;
-    }
+    // Like SQLite, a view is only parsed here; names resolve when it is used.
     let mut cat = st.catalog.edit();
     cat.views.insert(norm(&name), Arc::new(view));
     st.catalog = Arc::new(cat);
@@ -606,11 +607,16 @@ fn alter_table(st: &mut State, rt: &Runtime<'_>, at: &ast::AlterTable) -> Result
                     if !constant {
                         return Err(Error::sql("Cannot add a column with non-constant default"));
                     }
-                    let v = Reader::new(st, rt, &[]).eval(&e, &Frame::new(None))?;
+                    let v =
+                        Reader::new(st, rt, super::ParamRef::NONE).eval(&e, &Frame::new(None))?;
                     parts.col.affinity.apply(v)
                 }
             };
-            if parts.col.not_null && fill.is_null() {
+            let has_rows = st
+                .tables
+                .get(key.as_str())
+                .is_some_and(|td| !td.rows.is_empty());
+            if parts.col.not_null && fill.is_null() && has_rows {
                 return Err(Error::sql(
                     "Cannot add a NOT NULL column with default value NULL",
                 ));
@@ -687,8 +693,8 @@ fn alter_table(st: &mut State, rt: &Runtime<'_>, at: &ast::AlterTable) -> Result
                 cat.triggers.insert(k, Arc::new(n));
             }
             st.catalog = Arc::new(cat);
-            if let Some(td) = st.tables.remove(&key) {
-                st.tables.insert(new_key, td);
+            if let Some(td) = st.tables.remove(key.as_str()) {
+                st.tables.insert(new_key.into(), td);
             }
             Ok(Outcome::default())
         }

@@ -88,7 +88,9 @@ pub(crate) fn arith(op: BinOp, a: &Value, b: &Value) -> Value {
                     }
                 }
                 BinOp::Rem => {
-                    let (fi, gi) = (num::real_to_i64(f), num::real_to_i64(g));
+                    // sqlite3VdbeIntValue: text contributes its integer prefix ('1e3' is 1).
+                    let _ = (f, g);
+                    let (fi, gi) = (a.to_i64(), b.to_i64());
                     if gi == 0 {
                         Value::Null
                     } else if gi == -1 {
@@ -103,10 +105,12 @@ pub(crate) fn arith(op: BinOp, a: &Value, b: &Value) -> Value {
     }
 }
 
+/// Operand of a bitwise operator: `sqlite3VdbeIntValue`, so text contributes only its
+/// integer prefix (`'1e3' & 7` is 1).
 fn int_of(v: &Value) -> Option<i64> {
-    match v.to_num()? {
-        Num::Int(i) => Some(i),
-        Num::Real(f) => Some(num::real_to_i64(f)),
+    match v {
+        Value::Null => None,
+        other => Some(other.to_i64()),
     }
 }
 
@@ -193,16 +197,40 @@ impl<'a> Reader<'a> {
         row.vals.get(col as usize).cloned().unwrap_or(Value::Null)
     }
 
-    /// Evaluate to a truth value (NULL is None).
-    #[inline]
+    /// Evaluate as a condition (NULL is None). AND/OR short-circuit here, as SQLite's jumps
+    /// do; as values (`eval`) both operands are evaluated, as SQLite's OP_And/OP_Or do.
     pub(crate) fn truth(&self, e: &Expr, frame: &Frame<'_>) -> Result<Option<bool>> {
-        Ok(self.eval(e, frame)?.truth())
+        match e {
+            Expr::And(l, r) => {
+                let a = self.truth(l, frame)?;
+                if a == Some(false) {
+                    return Ok(Some(false));
+                }
+                Ok(match (a, self.truth(r, frame)?) {
+                    (_, Some(false)) => Some(false),
+                    (Some(true), Some(true)) => Some(true),
+                    _ => None,
+                })
+            }
+            Expr::Or(l, r) => {
+                let a = self.truth(l, frame)?;
+                if a == Some(true) {
+                    return Ok(Some(true));
+                }
+                Ok(match (a, self.truth(r, frame)?) {
+                    (_, Some(true)) => Some(true),
+                    (Some(false), Some(false)) => Some(false),
+                    _ => None,
+                })
+            }
+            _ => Ok(self.eval(e, frame)?.truth()),
+        }
     }
 
     pub(crate) fn eval(&self, e: &Expr, frame: &Frame<'_>) -> Result<Value> {
         Ok(match e {
             Expr::Lit(v) => v.clone(),
-            Expr::Param(i) => self.params.get(*i).cloned().unwrap_or(Value::Null),
+            Expr::Param(i) => self.params.get(*i),
             Expr::Col { up, src, col } => self.column(frame, *up, *src, *col),
             Expr::Agg(i) => frame.aggs.get(*i as usize).cloned().unwrap_or(Value::Null),
             Expr::Unary(op, x) => {
@@ -295,25 +323,19 @@ impl<'a> Reader<'a> {
                 }
             }
             Expr::And(l, r) => {
-                let a = self.truth(l, frame)?;
-                if a == Some(false) {
-                    return Ok(Value::Integer(0));
-                }
-                let b = self.truth(r, frame)?;
+                let a = self.eval(l, frame)?.truth();
+                let b = self.eval(r, frame)?.truth();
                 bool_val(match (a, b) {
-                    (_, Some(false)) => Some(false),
+                    (Some(false), _) | (_, Some(false)) => Some(false),
                     (Some(true), Some(true)) => Some(true),
                     _ => None,
                 })
             }
             Expr::Or(l, r) => {
-                let a = self.truth(l, frame)?;
-                if a == Some(true) {
-                    return Ok(Value::Integer(1));
-                }
-                let b = self.truth(r, frame)?;
+                let a = self.eval(l, frame)?.truth();
+                let b = self.eval(r, frame)?.truth();
                 bool_val(match (a, b) {
-                    (_, Some(true)) => Some(true),
+                    (Some(true), _) | (_, Some(true)) => Some(true),
                     (Some(false), Some(false)) => Some(false),
                     _ => None,
                 })
@@ -357,6 +379,10 @@ impl<'a> Reader<'a> {
                 }
                 let v = self.eval(e, frame)?;
                 if v.is_null() {
+                    // SQLite still evaluates the list (its errors surface).
+                    for (x, _) in list {
+                        self.eval(x, frame)?;
+                    }
                     return Ok(Value::Null);
                 }
                 let mut saw_null = false;
@@ -419,14 +445,14 @@ impl<'a> Reader<'a> {
                 base,
                 whens,
                 else_,
-                coll,
+                cmp,
             } => {
                 match base {
                     Some(b) => {
                         let bv = self.eval(b, frame)?;
-                        for (w, t) in whens {
+                        for ((w, t), (c, coll)) in whens.iter().zip(cmp) {
                             let wv = self.eval(w, frame)?;
-                            if bv.sql_cmp(&wv, *coll) == Some(Ordering::Equal) {
+                            if compare(bv.clone(), wv, *c, *coll) == Some(Ordering::Equal) {
                                 return self.eval(t, frame);
                             }
                         }
@@ -475,9 +501,10 @@ impl<'a> Reader<'a> {
                 let (Some(vt), Some(pt)) = (v.to_text(), p.to_text()) else {
                     return Ok(Value::Null);
                 };
+                let (pt, vt) = (func::c_str(&pt), func::c_str(&vt));
                 let m = match kind {
-                    LikeKind::Like => like::like(&pt, &vt, esc_c),
-                    LikeKind::Glob => like::glob(&pt, &vt),
+                    LikeKind::Like => like::like(pt, vt, esc_c),
+                    LikeKind::Glob => like::glob(pt, vt),
                 };
                 Value::from_bool(m != *negated)
             }

@@ -92,6 +92,10 @@ pub(crate) struct Runtime<'r> {
     pub triggers: RefCell<HashMap<String, Rc<trigger::Program>>>,
     /// Triggers currently firing (a trigger never fires itself recursively).
     pub active: RefCell<Vec<String>>,
+    /// How to undo this statement's changes (statement atomicity without copying state).
+    pub undo: RefCell<Vec<write::UndoOp>>,
+    /// Reused buffer for encoding rows.
+    pub scratch: RefCell<Vec<u8>>,
 }
 
 impl<'r> Runtime<'r> {
@@ -102,6 +106,8 @@ impl<'r> Runtime<'r> {
             visited: Cell::new(0),
             triggers: RefCell::new(HashMap::new()),
             active: RefCell::new(Vec::new()),
+            undo: RefCell::new(Vec::new()),
+            scratch: RefCell::new(Vec::new()),
         }
     }
 
@@ -119,21 +125,69 @@ impl<'r> Runtime<'r> {
     }
 }
 
+/// Parameter values of a statement: the request's positional list as it came (slot N is
+/// element N-1, no copy), or values bound to slots by name.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum ParamRef<'a> {
+    Positional(&'a [Value]),
+    Bound(&'a [Value]),
+}
+
+impl<'a> ParamRef<'a> {
+    pub(crate) const NONE: ParamRef<'static> = ParamRef::Bound(&[]);
+
+    #[inline]
+    pub(crate) fn get(&self, slot: usize) -> Value {
+        let v = match self {
+            ParamRef::Positional(v) => slot.checked_sub(1).and_then(|i| v.get(i)),
+            ParamRef::Bound(v) => v.get(slot),
+        };
+        v.cloned().unwrap_or(Value::Null)
+    }
+}
+
 /// Reads against one state snapshot.
 pub(crate) struct Reader<'a> {
     pub st: &'a State,
     pub rt: &'a Runtime<'a>,
-    pub params: &'a [Value],
+    pub params: ParamRef<'a>,
     pub cache: RefCell<HashMap<usize, SubResult>>,
 }
 
 impl<'a> Reader<'a> {
-    pub(crate) fn new(st: &'a State, rt: &'a Runtime<'a>, params: &'a [Value]) -> Reader<'a> {
+    pub(crate) fn new(st: &'a State, rt: &'a Runtime<'a>, params: ParamRef<'a>) -> Reader<'a> {
         Reader {
             st,
             rt,
             params,
             cache: RefCell::new(HashMap::new()),
+        }
+    }
+}
+
+/// The parameter values a statement runs with: positional lists are used in place, named
+/// ones are bound to slots (missing ones are NULL, as in SQLite). `store` holds bound values.
+pub(crate) fn params<'p>(
+    slots: &[Option<String>],
+    params: &'p crate::batch::Params,
+    store: &'p mut Vec<Value>,
+) -> Result<ParamRef<'p>> {
+    use crate::batch::Params;
+    match params {
+        Params::Positional(v) => {
+            if v.len() > slots.len().saturating_sub(1) {
+                return Err(Error::sql(format!(
+                    "too many parameters: statement has {} placeholders, got {} values",
+                    slots.len() - 1,
+                    v.len()
+                )));
+            }
+            Ok(ParamRef::Positional(v))
+        }
+        Params::None => Ok(ParamRef::NONE),
+        other => {
+            *store = bind(slots, other)?;
+            Ok(ParamRef::Bound(store))
         }
     }
 }

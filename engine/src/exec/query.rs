@@ -162,6 +162,8 @@ fn cmp_terms(a: &[Value], b: &[Value], order: &[OrderTerm], ncols: usize) -> std
 type Sink<'s> = dyn FnMut(Vec<Value>) -> Result<bool> + 's;
 
 struct Group {
+    /// GROUP BY values of the group's first row.
+    key: Vec<Value>,
     accs: Vec<Acc>,
     seen: Vec<Option<BTreeSet<Vec<u8>>>>,
     rows: Option<Vec<RowBuf>>,
@@ -186,6 +188,60 @@ impl<'a> Reader<'a> {
         parent: Option<&Frame<'_>>,
         sink: &mut Sink<'_>,
     ) -> Result<()> {
+        // Subqueries and views nest through here; see `Compiler::query`.
+        stacker::maybe_grow(128 * 1024, 4 << 20, || {
+            self.run_query_impl(plan, parent, sink)
+        })
+    }
+
+    /// A primary-key point lookup: probe, fetch, decode the requested columns.
+    fn point(
+        &self,
+        p: &crate::plan::PointLookup,
+        parent: Option<&Frame<'_>>,
+        sink: &mut Sink<'_>,
+    ) -> Result<()> {
+        let frame = Frame::new(parent);
+        let v = probe(self.eval(&p.probe, &frame)?, p.conv);
+        let Some(r) = as_rowid(&v) else { return Ok(()) };
+        let td: &TableData = self
+            .st
+            .table_data(&p.key)
+            .ok_or_else(|| Error::NoSuchTable(p.def.name.clone()))?;
+        let kb = rowid_key(r);
+        let Some(bytes) = td.rows.get(&kb) else {
+            return Ok(());
+        };
+        self.rt.tick()?;
+        let reader = RowReader::new(bytes)?;
+        let mut out = Vec::with_capacity(p.cols.len());
+        for &c in &p.cols {
+            out.push(
+                if c == crate::plan::ROWID || Some(c as usize) == p.def.rowid_alias {
+                    Value::Integer(r)
+                } else {
+                    match reader.get(c as usize)? {
+                        Some(v) => v,
+                        None => p
+                            .def
+                            .columns
+                            .get(c as usize)
+                            .map(|d| d.fill.clone())
+                            .unwrap_or(Value::Null),
+                    }
+                },
+            );
+        }
+        sink(out)?;
+        Ok(())
+    }
+
+    fn run_query_impl(
+        &self,
+        plan: &QueryPlan,
+        parent: Option<&Frame<'_>>,
+        sink: &mut Sink<'_>,
+    ) -> Result<()> {
         let empty = Frame::new(parent);
         let limit = self
             .limit_value(&plan.limit, &empty, "LIMIT")?
@@ -196,6 +252,9 @@ impl<'a> Reader<'a> {
             .max(0);
         if limit == Some(0) {
             return Ok(());
+        }
+        if let Some(p) = &plan.point {
+            return self.point(p, parent, sink);
         }
         let ncols = plan.columns.len();
         if plan.order.is_empty() || plan.presorted {
@@ -382,7 +441,8 @@ impl<'a> Reader<'a> {
         let gcolls: Vec<Collation> = agg.group_by.iter().map(|(_, c)| *c).collect();
         let mut index: BTreeMap<Vec<u8>, usize> = BTreeMap::new();
         let mut groups: Vec<Group> = Vec::new();
-        let new_group = || Group {
+        let new_group = |key: Vec<Value>| Group {
+            key,
             accs: agg.aggs.iter().map(|a| Acc::new(a.kind)).collect(),
             seen: agg
                 .aggs
@@ -409,7 +469,7 @@ impl<'a> Reader<'a> {
                 let gi = match index.get(&k) {
                     Some(i) => *i,
                     None => {
-                        groups.push(new_group());
+                        groups.push(new_group(gkey.clone()));
                         index.insert(k, groups.len() - 1);
                         groups.len() - 1
                     }
@@ -441,7 +501,7 @@ impl<'a> Reader<'a> {
             })?;
         }
         if groups.is_empty() && agg.group_by.is_empty() {
-            groups.push(new_group());
+            groups.push(new_group(Vec::new()));
             index.insert(Vec::new(), 0);
         }
         let null_rows: Vec<RowBuf> = sp.sources.iter().map(|s| RowBuf::new(s.ncols)).collect();
@@ -452,6 +512,7 @@ impl<'a> Reader<'a> {
             for (ai, spec) in agg.aggs.iter().enumerate() {
                 frame.aggs.push(g.accs[ai].finish(spec.kind)?);
             }
+            frame.aggs.append(&mut g.key);
             if let Some(h) = &agg.having {
                 if self.truth(h, &frame)? != Some(true) {
                     continue;
@@ -672,7 +733,7 @@ impl<'a> Reader<'a> {
                 hi,
                 reverse,
             } => {
-                let Some(store) = td.indexes.get(ikey) else {
+                let Some(store) = td.indexes.get(ikey.as_str()) else {
                     return Err(Error::sql(format!("no such index: {}", index.name)));
                 };
                 let mut prefix = Vec::with_capacity(16 * (eq.len() + 1));
@@ -730,7 +791,7 @@ impl<'a> Reader<'a> {
                 key: ikey,
                 list,
             } => {
-                let Some(store) = td.indexes.get(ikey) else {
+                let Some(store) = td.indexes.get(ikey.as_str()) else {
                     return Err(Error::sql(format!("no such index: {}", index.name)));
                 };
                 let ic = index.columns[0];

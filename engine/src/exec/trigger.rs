@@ -115,7 +115,7 @@ pub(crate) fn fire(
         ];
         let frame = Frame::with_rows(rows, None);
         if let Some(w) = &prog.when {
-            let r = Reader::new(st, rt, &[]);
+            let r = Reader::new(st, rt, super::ParamRef::NONE);
             if r.truth(w, &frame)? != Some(true) {
                 continue;
             }
@@ -123,7 +123,7 @@ pub(crate) fn fire(
         rt.active.borrow_mut().push(t.name.clone());
         let mut result = Ok(());
         for s in &prog.stmts {
-            if let Err(e) = super::write::run(st, rt, s, &[], Some(&frame)) {
+            if let Err(e) = super::write::run(st, rt, s, super::ParamRef::NONE, Some(&frame)) {
                 result = Err(e);
                 break;
             }

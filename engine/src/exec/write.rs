@@ -7,17 +7,17 @@
 use std::sync::Arc;
 
 use super::trigger::{self, Event};
-use super::{Frame, Reader, RowBuf, Runtime};
+use super::{Frame, ParamRef, Reader, RowBuf, Runtime};
 use crate::catalog::{IndexDef, TableDef, TriggerTiming};
 use crate::codec::key::{decode_rowid, push_value, rowid_key};
 use crate::codec::row;
 use crate::error::{Error, Result};
 use crate::plan::{
-    CompiledStmt, DeletePlan, InsertPlan, InsertSource, OnConflict, OutCol, TableProgram,
+    CompiledStmt, DeletePlan, Header, InsertPlan, InsertSource, OnConflict, TableProgram,
     UpdatePlan, Upsert,
 };
 use crate::state::{State, TableData};
-use crate::store::{empty_row, RowBytes};
+use crate::store::{Key, RowKey, Undo};
 use crate::value::Value;
 
 /// What a statement did.
@@ -26,7 +26,7 @@ pub(crate) struct Outcome {
     pub changes: i64,
     pub last_rowid: Option<i64>,
     /// Result columns and rows for queries and RETURNING.
-    pub columns: Option<Vec<OutCol>>,
+    pub columns: Option<Header>,
     pub rows: Vec<Vec<Value>>,
 }
 
@@ -35,7 +35,7 @@ pub(crate) fn read(
     st: &State,
     rt: &Runtime<'_>,
     c: &CompiledStmt,
-    params: &[Value],
+    params: ParamRef<'_>,
     parent: Option<&Frame<'_>>,
 ) -> Result<Outcome> {
     match c {
@@ -51,23 +51,24 @@ pub(crate) fn read(
                 Ok(true)
             })?;
             Ok(Outcome {
-                columns: Some(q.columns.clone()),
+                columns: Some(Header::of(&q.columns, &q.header)),
                 rows,
                 ..Default::default()
             })
         }
         CompiledStmt::Explain(rows) => Ok(Outcome {
-            columns: Some(
-                ["id", "parent", "notused", "detail"]
+            columns: Some(Header {
+                names: ["id", "parent", "notused", "detail"]
                     .iter()
-                    .map(|n| OutCol {
-                        name: n.to_string(),
-                        decl_type: String::new(),
-                        affinity: None,
-                        collation: None,
-                    })
-                    .collect(),
-            ),
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>()
+                    .into(),
+                types: ["", "", "", ""]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>()
+                    .into(),
+            }),
             rows: rows
                 .iter()
                 .map(|(id, parent, d)| {
@@ -91,7 +92,7 @@ pub(crate) fn run(
     st: &mut State,
     rt: &Runtime<'_>,
     c: &CompiledStmt,
-    params: &[Value],
+    params: ParamRef<'_>,
     parent: Option<&Frame<'_>>,
 ) -> Result<Outcome> {
     match c {
@@ -133,18 +134,11 @@ fn unique_prefix(ix: &IndexDef, vals: &[Value]) -> Option<Vec<u8>> {
     Some(k)
 }
 
-pub(crate) fn encode_row(def: &TableDef, vals: &[Value]) -> RowBytes {
-    let mut buf = Vec::with_capacity(16 + vals.len() * 4);
-    match def.rowid_alias {
-        // The rowid alias lives in the key only, as in SQLite.
-        Some(a) if !vals[a].is_null() => {
-            let mut v = vals.to_vec();
-            v[a] = Value::Null;
-            row::encode(&v, &mut buf);
-        }
-        _ => row::encode(vals, &mut buf),
-    }
-    Arc::from(buf)
+/// Encode a row for storage into `buf` (cleared first).
+pub(crate) fn encode_row(def: &TableDef, vals: &[Value], buf: &mut Vec<u8>) {
+    buf.clear();
+    // The rowid alias lives in the key only, as in SQLite.
+    row::encode_skip(vals, def.rowid_alias.unwrap_or(usize::MAX), buf);
 }
 
 /// Full decode of a stored row.
@@ -170,21 +164,130 @@ fn table_ref<'s>(st: &'s State, key: &str) -> Result<&'s TableData> {
         .ok_or_else(|| Error::NoSuchTable(key.to_string()))
 }
 
-fn put_row(td: &mut TableData, prog: &TableProgram, rowid: i64, vals: &[Value]) {
-    td.rows.put(&rowid_key(rowid), encode_row(&prog.def, vals));
-    for (ix, key) in &prog.indexes {
-        if let Some(store) = td.indexes.get_mut(key) {
-            store.put(&index_key(ix, vals, rowid), empty_row());
+/// One change to undo if the statement fails.
+#[derive(Debug)]
+pub(crate) enum UndoOp {
+    Row {
+        table: Arc<str>,
+        undo: Undo<RowKey>,
+    },
+    Index {
+        table: Arc<str>,
+        index: Arc<str>,
+        undo: Undo<Key>,
+    },
+    AutoInc {
+        table: Arc<str>,
+        prev: i64,
+    },
+}
+
+/// Reverse a failed statement's changes, newest first.
+pub(crate) fn rollback(st: &mut State, ops: Vec<UndoOp>) {
+    for op in ops.into_iter().rev() {
+        match op {
+            UndoOp::Row { table, undo } => {
+                if let Some(td) = st.tables.get_mut(table.as_ref()) {
+                    td.rows.undo(undo);
+                }
+            }
+            UndoOp::Index { table, index, undo } => {
+                if let Some(store) = st
+                    .tables
+                    .get_mut(table.as_ref())
+                    .and_then(|td| td.indexes.get_mut(index.as_ref()))
+                {
+                    store.undo(undo);
+                }
+            }
+            UndoOp::AutoInc { table, prev } => {
+                if let Some(td) = st.tables.get_mut(table.as_ref()) {
+                    td.autoinc_seq = prev;
+                }
+            }
         }
     }
 }
 
-fn remove_row(td: &mut TableData, prog: &TableProgram, rowid: i64, vals: &[Value]) {
-    td.rows.delete(&rowid_key(rowid));
-    for (ix, key) in &prog.indexes {
-        if let Some(store) = td.indexes.get_mut(key) {
-            store.delete(&index_key(ix, vals, rowid));
+fn log_row(rt: &Runtime<'_>, prog: &TableProgram, undo: Undo<RowKey>) {
+    rt.undo.borrow_mut().push(UndoOp::Row {
+        table: prog.key.clone(),
+        undo,
+    });
+}
+
+fn index_put(
+    rt: &Runtime<'_>,
+    td: &mut TableData,
+    prog: &TableProgram,
+    ix: &IndexDef,
+    ikey: &Arc<str>,
+    vals: &[Value],
+    rowid: i64,
+) {
+    if let Some(store) = td.indexes.get_mut(ikey.as_ref()) {
+        let (_, undo) = store.put(&index_key(ix, vals, rowid), &[]);
+        rt.undo.borrow_mut().push(UndoOp::Index {
+            table: prog.key.clone(),
+            index: ikey.clone(),
+            undo,
+        });
+    }
+}
+
+fn index_delete(
+    rt: &Runtime<'_>,
+    td: &mut TableData,
+    prog: &TableProgram,
+    ix: &IndexDef,
+    ikey: &Arc<str>,
+    vals: &[Value],
+    rowid: i64,
+) {
+    if let Some(store) = td.indexes.get_mut(ikey.as_ref()) {
+        if let (_, Some(undo)) = store.delete(&index_key(ix, vals, rowid)) {
+            rt.undo.borrow_mut().push(UndoOp::Index {
+                table: prog.key.clone(),
+                index: ikey.clone(),
+                undo,
+            });
         }
+    }
+}
+
+fn set_autoinc(rt: &Runtime<'_>, td: &mut TableData, prog: &TableProgram, rowid: i64) {
+    if prog.def.autoincrement && rowid > td.autoinc_seq {
+        rt.undo.borrow_mut().push(UndoOp::AutoInc {
+            table: prog.key.clone(),
+            prev: td.autoinc_seq,
+        });
+        td.autoinc_seq = rowid;
+    }
+}
+
+fn put_row(rt: &Runtime<'_>, td: &mut TableData, prog: &TableProgram, rowid: i64, vals: &[Value]) {
+    let mut buf = rt.scratch.take();
+    encode_row(&prog.def, vals, &mut buf);
+    let (_, undo) = td.rows.put(&rowid_key(rowid), &buf);
+    rt.scratch.replace(buf);
+    log_row(rt, prog, undo);
+    for (ix, key) in &prog.indexes {
+        index_put(rt, td, prog, ix, key, vals, rowid);
+    }
+}
+
+fn remove_row(
+    rt: &Runtime<'_>,
+    td: &mut TableData,
+    prog: &TableProgram,
+    rowid: i64,
+    vals: &[Value],
+) {
+    if let (_, Some(undo)) = td.rows.delete(&rowid_key(rowid)) {
+        log_row(rt, prog, undo);
+    }
+    for (ix, key) in &prog.indexes {
+        index_delete(rt, td, prog, ix, key, vals, rowid);
     }
 }
 
@@ -224,7 +327,7 @@ fn conflicts(
         let Some(prefix) = unique_prefix(ix, vals) else {
             continue;
         };
-        let Some(store) = td.indexes.get(key) else {
+        let Some(store) = td.indexes.get(key.as_ref()) else {
             continue;
         };
         for (k, _) in store.prefix(&prefix, false) {
@@ -269,7 +372,7 @@ fn check_row(
     vals: &mut [Value],
     rowid: Option<i64>,
     or: OnConflict,
-    params: &[Value],
+    params: ParamRef<'_>,
 ) -> Result<bool> {
     let def = &prog.def;
     for (i, c) in def.columns.iter().enumerate() {
@@ -347,7 +450,7 @@ fn rowid_from(v: Value) -> Result<Option<i64>> {
 fn returning_row(
     st: &State,
     rt: &Runtime<'_>,
-    params: &[Value],
+    params: ParamRef<'_>,
     parent: Option<&Frame<'_>>,
     exprs: &[crate::plan::Expr],
     vals: &[Value],
@@ -368,7 +471,7 @@ pub(crate) fn insert(
     st: &mut State,
     rt: &Runtime<'_>,
     p: &InsertPlan,
-    params: &[Value],
+    params: ParamRef<'_>,
     parent: Option<&Frame<'_>>,
 ) -> Result<Outcome> {
     let def = p.table.def.clone();
@@ -402,25 +505,36 @@ pub(crate) fn insert(
     };
     let mut outcome = Outcome::default();
     if p.returning.is_some() {
-        outcome.columns = p.returning.as_ref().map(|r| r.columns.clone());
+        outcome.columns = p
+            .returning
+            .as_ref()
+            .map(|r| Header::of(&r.columns, &r.header));
     }
     let has_triggers = trigger::any(st, &p.table.key);
     let mut scratch = Vec::new();
+    // Values listed for every column in table order are the row as they are.
+    let identity =
+        p.targets.len() == ncols && p.targets.iter().enumerate().all(|(i, t)| *t == Some(i));
     for src in source {
         rt.tick()?;
-        let mut vals = vec![Value::Null; ncols];
-        let mut given = vec![false; ncols];
-        let mut rowid: Option<Value> = None;
-        for (pos, v) in src.into_iter().enumerate() {
-            match p.targets.get(pos).copied().flatten() {
-                Some(ci) => {
-                    vals[ci] = v;
-                    given[ci] = true;
+        let (mut vals, given, rowid) = if identity && src.len() == ncols {
+            (src, None, None)
+        } else {
+            let mut vals = vec![Value::Null; ncols];
+            let mut given = vec![false; ncols];
+            let mut rowid: Option<Value> = None;
+            for (pos, v) in src.into_iter().enumerate() {
+                match p.targets.get(pos).copied().flatten() {
+                    Some(ci) => {
+                        vals[ci] = v;
+                        given[ci] = true;
+                    }
+                    None => rowid = Some(v),
                 }
-                None => rowid = Some(v),
             }
-        }
-        if given.iter().any(|g| !g) {
+            (vals, Some(given), rowid)
+        };
+        if let Some(given) = given.filter(|g| g.iter().any(|g| !g)) {
             let r = Reader::new(st, rt, params);
             let empty = Frame::new(None);
             for i in 0..ncols {
@@ -472,7 +586,7 @@ fn insert_row(
     st: &mut State,
     rt: &Runtime<'_>,
     p: &InsertPlan,
-    params: &[Value],
+    params: ParamRef<'_>,
     parent: Option<&Frame<'_>>,
     mut vals: Vec<Value>,
     explicit: Option<i64>,
@@ -482,7 +596,7 @@ fn insert_row(
 ) -> Result<Option<i64>> {
     let prog = &p.table;
     let def = &prog.def;
-    let key = prog.key.as_str();
+    let key: &str = &prog.key;
     if has_triggers {
         let provisional = explicit.unwrap_or(-1);
         if let Some(a) = def.rowid_alias {
@@ -596,7 +710,7 @@ fn insert_row(
                 for v in victims {
                     let td = table_ref(st, key)?;
                     if let Some(old) = read_row(td, def, v)? {
-                        remove_row(table_mut(st, key)?, prog, v, &old);
+                        remove_row(rt, table_mut(st, key)?, prog, v, &old);
                     }
                 }
             }
@@ -604,10 +718,8 @@ fn insert_row(
         }
     }
     let td = table_mut(st, key)?;
-    put_row(td, prog, rowid, &vals);
-    if def.autoincrement && rowid > td.autoinc_seq {
-        td.autoinc_seq = rowid;
-    }
+    put_row(rt, td, prog, rowid, &vals);
+    set_autoinc(rt, td, prog, rowid);
     if let Some(ret) = &p.returning {
         outcome.rows.push(returning_row(
             st, rt, params, parent, &ret.exprs, &vals, rowid,
@@ -660,7 +772,7 @@ fn update_row(
     st: &mut State,
     rt: &Runtime<'_>,
     prog: &TableProgram,
-    params: &[Value],
+    params: ParamRef<'_>,
     rowid: i64,
     old: Vec<Value>,
     mut new: Vec<Value>,
@@ -670,7 +782,7 @@ fn update_row(
     scratch: &mut Vec<Conflict>,
 ) -> Result<bool> {
     let def = &prog.def;
-    let key = prog.key.as_str();
+    let key: &str = &prog.key;
     let has_triggers = trigger::any(st, key);
     if let Some(a) = def.rowid_alias {
         new[a] = Value::Integer(new_rowid);
@@ -723,7 +835,7 @@ fn update_row(
                 for v in victims {
                     let td = table_ref(st, key)?;
                     if let Some(o) = read_row(td, def, v)? {
-                        remove_row(table_mut(st, key)?, prog, v, &o);
+                        remove_row(rt, table_mut(st, key)?, prog, v, &o);
                     }
                 }
             }
@@ -732,27 +844,26 @@ fn update_row(
     }
     let td = table_mut(st, key)?;
     if new_rowid != rowid {
-        remove_row(td, prog, rowid, &old);
-        put_row(td, prog, new_rowid, &new);
+        remove_row(rt, td, prog, rowid, &old);
+        put_row(rt, td, prog, new_rowid, &new);
     } else {
-        td.rows.put(&rowid_key(rowid), encode_row(def, &new));
+        let mut buf = rt.scratch.take();
+        encode_row(def, &new, &mut buf);
+        let (_, undo) = td.rows.put(&rowid_key(rowid), &buf);
+        rt.scratch.replace(buf);
+        log_row(rt, prog, undo);
         for (ix, ikey) in &prog.indexes {
             let touched = ix.columns.iter().any(|c| {
                 old[c.column].cmp_with(&new[c.column], c.collation).is_ne()
                     || old[c.column].type_name() != new[c.column].type_name()
             });
-            if !touched {
-                continue;
-            }
-            if let Some(store) = td.indexes.get_mut(ikey) {
-                store.delete(&index_key(ix, &old, rowid));
-                store.put(&index_key(ix, &new, rowid), empty_row());
+            if touched {
+                index_delete(rt, td, prog, ix, ikey, &old, rowid);
+                index_put(rt, td, prog, ix, ikey, &new, rowid);
             }
         }
     }
-    if def.autoincrement && new_rowid > td.autoinc_seq {
-        td.autoinc_seq = new_rowid;
-    }
+    set_autoinc(rt, td, prog, new_rowid);
     if has_triggers {
         let n = RowBuf {
             vals: new,
@@ -783,7 +894,7 @@ pub(crate) fn update(
     st: &mut State,
     rt: &Runtime<'_>,
     p: &UpdatePlan,
-    params: &[Value],
+    params: ParamRef<'_>,
     parent: Option<&Frame<'_>>,
 ) -> Result<Outcome> {
     let def = p.table.def.clone();
@@ -823,7 +934,10 @@ pub(crate) fn update(
         }
     }
     let mut outcome = Outcome {
-        columns: p.returning.as_ref().map(|r| r.columns.clone()),
+        columns: p
+            .returning
+            .as_ref()
+            .map(|r| Header::of(&r.columns, &r.header)),
         ..Default::default()
     };
     let mut scratch = Vec::new();
@@ -860,7 +974,7 @@ pub(crate) fn delete(
     st: &mut State,
     rt: &Runtime<'_>,
     p: &DeletePlan,
-    params: &[Value],
+    params: ParamRef<'_>,
     parent: Option<&Frame<'_>>,
 ) -> Result<Outcome> {
     let def = p.table.def.clone();
@@ -875,10 +989,13 @@ pub(crate) fn delete(
             Ok(true)
         })?;
     }
-    let key = p.table.key.as_str();
+    let key: &str = &p.table.key;
     let has_triggers = trigger::any(st, key);
     let mut outcome = Outcome {
-        columns: p.returning.as_ref().map(|r| r.columns.clone()),
+        columns: p
+            .returning
+            .as_ref()
+            .map(|r| Header::of(&r.columns, &r.header)),
         ..Default::default()
     };
     for (rowid, vals) in targets {
@@ -911,7 +1028,7 @@ pub(crate) fn delete(
                 st, rt, params, parent, &ret.exprs, &current, rowid,
             )?);
         }
-        remove_row(table_mut(st, key)?, &p.table, rowid, &current);
+        remove_row(rt, table_mut(st, key)?, &p.table, rowid, &current);
         outcome.changes += 1;
         if has_triggers {
             let o = RowBuf {

@@ -10,7 +10,8 @@ use crate::affinity::numeric_for_compare;
 use crate::error::{Error, Result};
 use crate::value::{Collation, Value};
 
-/// Kahan-Babuska-Neumaier running sum, as SQLite uses for REAL sums.
+/// Kahan-Babuska-Neumaier running sum, step for step as SQLite computes REAL sums (large
+/// integers are added in two parts so they contribute exactly).
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Kbn {
     sum: f64,
@@ -18,17 +19,31 @@ pub(crate) struct Kbn {
 }
 
 impl Kbn {
-    fn add(&mut self, x: f64) {
-        let t = self.sum + x;
-        if self.sum.abs() >= x.abs() {
-            self.err += (self.sum - t) + x;
+    fn add(&mut self, r: f64) {
+        let s = self.sum;
+        let t = s + r;
+        if s.abs() > r.abs() {
+            self.err += (s - t) + r;
         } else {
-            self.err += (x - t) + self.sum;
+            self.err += (r - t) + s;
         }
         self.sum = t;
     }
+    fn add_int(&mut self, i: i64) {
+        if !(-4_503_599_627_370_495..4_503_599_627_370_496).contains(&i) {
+            let small = i % 16384;
+            self.add((i - small) as f64);
+            self.add(small as f64);
+        } else {
+            self.add(i as f64);
+        }
+    }
     fn value(&self) -> f64 {
-        self.sum + self.err
+        if self.err.is_finite() {
+            self.sum + self.err
+        } else {
+            self.sum
+        }
     }
 }
 
@@ -106,15 +121,17 @@ impl Acc {
                         None => {
                             *overflow = true;
                             *approx = true;
-                            real.add(*int as f64);
-                            real.add(i as f64);
+                            *real = Kbn::default();
+                            real.add_int(*int);
+                            real.add_int(i);
                         }
                     },
-                    Value::Integer(i) => real.add(i as f64),
+                    Value::Integer(i) => real.add_int(i),
                     other => {
                         if !*approx {
                             *approx = true;
-                            real.add(*int as f64);
+                            *real = Kbn::default();
+                            real.add_int(*int);
                         }
                         *overflow = false;
                         real.add(other.to_f64());

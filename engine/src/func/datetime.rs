@@ -288,23 +288,40 @@ fn apply_modifier(dt: &mut Dt, m: &str, first: Option<&Value>) -> Option<()> {
 
 /// Evaluate the time value and modifiers; None means the SQL result is NULL.
 fn compute(args: &[Value], now_ms: Option<i64>) -> Result<Option<Dt>, String> {
-    let mut dt = match args.first() {
-        None => match now_ms {
+    // A number followed by 'unixepoch' is seconds since 1970, not a julian day number.
+    let unix = args
+        .get(1)
+        .and_then(|m| m.to_text())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("unixepoch"));
+    let number = match args.first() {
+        Some(Value::Integer(i)) => Some(*i as f64),
+        Some(Value::Real(f)) => Some(*f),
+        Some(Value::Text(t)) if unix => {
+            crate::num::text_as_exact_num(t.as_bytes()).map(crate::value::num_to_f64)
+        }
+        _ => None,
+    };
+    let mut dt = match (args.first(), number) {
+        (None, _) => match now_ms {
             Some(ms) => Dt {
                 jd: unix_ms_to_jd(ms),
             },
             None => return Err("'now' needs the batch timestamp that prepare() assigns".into()),
         },
-        Some(Value::Null) => return Ok(None),
-        Some(Value::Integer(i)) => match jd_from_number(*i as f64) {
+        (Some(Value::Null), _) => return Ok(None),
+        (Some(_), Some(f)) if unix => {
+            if !(-210_866_760_000.0..=253_402_300_799.0).contains(&f) {
+                return Ok(None);
+            }
+            Dt {
+                jd: unix_ms_to_jd((f * 1000.0).round() as i64),
+            }
+        }
+        (Some(_), Some(f)) => match jd_from_number(f) {
             Some(d) => d,
             None => return Ok(None),
         },
-        Some(Value::Real(f)) => match jd_from_number(*f) {
-            Some(d) => d,
-            None => return Ok(None),
-        },
-        Some(v) => {
+        (Some(v), None) => {
             let text = v.to_text().map(|s| s.into_owned()).unwrap_or_default();
             match parse_time_string(&text, now_ms)? {
                 Some(d) => d,
@@ -312,7 +329,8 @@ fn compute(args: &[Value], now_ms: Option<i64>) -> Result<Option<Dt>, String> {
             }
         }
     };
-    for m in args.iter().skip(1) {
+    let skip = if unix && number.is_some() { 2 } else { 1 };
+    for m in args.iter().skip(skip) {
         let Some(text) = m.to_text() else {
             return Ok(None);
         };

@@ -88,6 +88,20 @@ pub(crate) enum AggKind {
     GroupConcat,
 }
 
+impl AggKind {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            AggKind::CountStar | AggKind::Count => "count",
+            AggKind::Sum => "sum",
+            AggKind::Total => "total",
+            AggKind::Avg => "avg",
+            AggKind::Min => "min",
+            AggKind::Max => "max",
+            AggKind::GroupConcat => "group_concat",
+        }
+    }
+}
+
 pub(crate) enum Resolved {
     Scalar(ScalarFn),
     Agg(AggKind),
@@ -261,12 +275,26 @@ fn text_arg(v: &Value) -> Option<std::borrow::Cow<'_, str>> {
     v.to_text()
 }
 
+/// Text as a C string sees it: up to the first NUL (how SQLite's LIKE, GLOB and replace()
+/// read their patterns).
+pub(crate) fn c_str(s: &str) -> &str {
+    match s.find('\0') {
+        Some(i) => &s[..i],
+        None => s,
+    }
+}
+
 fn substr(v: &Value, start: i64, len: Option<i64>) -> Value {
     // SQLite's 1-based substr with negative start / length semantics, on characters for
     // text and bytes for blobs.
+    // i128 arithmetic: start and length may be anywhere in the i64 range.
     fn bounds(n: i64, start: i64, len: Option<i64>) -> (usize, usize) {
-        let mut p1 = start;
-        let mut p2 = len.unwrap_or(n.saturating_add(1).max(1) + n.abs());
+        let n = n as i128;
+        let mut p1 = start as i128;
+        let mut p2: i128 = match len {
+            Some(l) => l as i128,
+            None => n + 1,
+        };
         if p1 < 0 {
             p1 += n;
             if p1 < 0 {
@@ -290,11 +318,13 @@ fn substr(v: &Value, start: i64, len: Option<i64>) -> Value {
             p1 -= p2;
         }
         let s = p1.clamp(0, n) as usize;
-        let e = p1.saturating_add(p2).clamp(0, n) as usize;
+        let e = (p1 + p2).clamp(0, n) as usize;
         (s, e.max(s))
     }
     match v {
         Value::Null => Value::Null,
+        // sqlite3_value_blob() of an empty blob is a NULL pointer: substr gives NULL.
+        Value::Blob(b) if b.is_empty() => Value::Null,
         Value::Blob(b) => {
             let (s, e) = bounds(b.len() as i64, start, len);
             Value::Blob(Arc::from(&b[s..e]))
@@ -341,16 +371,14 @@ fn round(v: &Value, digits: Option<&Value>) -> Value {
     if !f.is_finite() {
         return Value::real(f);
     }
-    if n == 0 {
-        return Value::real(if f < 0.0 {
-            -((-f) + 0.5).floor()
-        } else {
-            (f + 0.5).floor()
-        });
+    if f.abs() > 4_503_599_627_370_496.0 {
+        // No fractional part to round.
+        return Value::Real(f);
     }
-    // Round through decimal text, as SQLite's printf("%.*f") does.
-    let s = format!("{:.*}", n as usize, f);
-    Value::real(s.parse().unwrap_or(f))
+    if n == 0 {
+        return Value::real((f + if f < 0.0 { -0.5 } else { 0.5 }) as i64 as f64);
+    }
+    Value::real(crate::num::round_decimal(f, n as usize))
 }
 
 fn hex(v: &Value) -> Value {
@@ -370,6 +398,9 @@ fn quote(v: &Value) -> Value {
     match v {
         Value::Null => Value::from("NULL"),
         Value::Integer(i) => Value::from(i.to_string()),
+        Value::Real(f) if f.is_infinite() => {
+            Value::from(if *f > 0.0 { "9.0e+999" } else { "-9.0e+999" })
+        }
         Value::Real(f) => Value::from(crate::num::format_real(*f)),
         Value::Text(t) => Value::from(format!("'{}'", t.replace('\'', "''"))),
         Value::Blob(b) => {
@@ -414,14 +445,8 @@ pub(crate) fn call(f: ScalarFn, args: &[Value], env: &FnEnv) -> Result<Value> {
                 Some(v) => Value::Integer(v),
                 None => return Err(Error::sql("integer overflow")),
             },
-            other => match other.to_num() {
-                Some(Num::Int(i)) => Value::Integer(
-                    i.checked_abs()
-                        .ok_or_else(|| Error::sql("integer overflow"))?,
-                ),
-                Some(Num::Real(x)) => Value::real(x.abs()),
-                None => Value::Null,
-            },
+            // Anything else goes through REAL, as in SQLite.
+            other => Value::real(other.to_f64().abs()),
         },
         Coalesce | IfNull => args
             .iter()
@@ -480,21 +505,24 @@ pub(crate) fn call(f: ScalarFn, args: &[Value], env: &FnEnv) -> Result<Value> {
         LTrim => trim(a0, a1, true, false),
         RTrim => trim(a0, a1, false, true),
         Replace => {
-            let (Some(s), Some(p), Some(r)) = (
-                text_arg(a0),
-                a1.and_then(text_arg),
-                args.get(2).and_then(text_arg),
-            ) else {
+            // SQLite's order: NULL string or pattern gives NULL; an empty pattern returns the
+            // string as TEXT (before the replacement is even looked at).
+            let Some(s) = text_arg(a0) else {
                 return Ok(Value::Null);
             };
+            let Some(p) = a1.and_then(text_arg) else {
+                return Ok(Value::Null);
+            };
+            let p = c_str(&p);
             if p.is_empty() {
-                a0.clone()
-            } else {
-                let n = s.matches(p.as_ref()).count();
-                let out_len = s.len() + n * r.len();
-                env.check_len(out_len)?;
-                Value::from(s.replace(p.as_ref(), &r))
+                return Ok(Value::from(s.as_ref()));
             }
+            let Some(r) = args.get(2).and_then(text_arg) else {
+                return Ok(Value::Null);
+            };
+            let n = s.matches(p).count();
+            env.check_len(s.len() + n * r.len())?;
+            Value::from(s.replace(p, &r))
         }
         Round => round(a0, a1),
         TypeOf => Value::from(a0.type_name()),
@@ -502,10 +530,11 @@ pub(crate) fn call(f: ScalarFn, args: &[Value], env: &FnEnv) -> Result<Value> {
             if args.iter().any(|v| v.is_null()) {
                 Value::Null
             } else {
+                // As SQLite: min() takes the last of equal values, max() the first.
                 let mut best = &args[0];
                 for v in &args[1..] {
                     let o = v.total_cmp(best);
-                    if (f == Min && o.is_lt()) || (f == Max && o.is_gt()) {
+                    if (f == Min && o.is_le()) || (f == Max && o.is_gt()) {
                         best = v;
                     }
                 }
@@ -568,11 +597,11 @@ pub(crate) fn call(f: ScalarFn, args: &[Value], env: &FnEnv) -> Result<Value> {
         }
         Unicode => match text_arg(a0) {
             None => Value::Null,
-            Some(t) => t
-                .chars()
-                .next()
-                .map(|c| Value::Integer(c as i64))
-                .unwrap_or(Value::Null),
+            // C-string semantics: a leading NUL means an empty string, which gives NULL.
+            Some(t) => match t.chars().next() {
+                Some(c) if c != '\0' => Value::Integer(c as i64),
+                _ => Value::Null,
+            },
         },
         Quote => quote(a0),
         ZeroBlob => {
@@ -592,31 +621,32 @@ pub(crate) fn call(f: ScalarFn, args: &[Value], env: &FnEnv) -> Result<Value> {
             Value::from(b)
         }
         Random => Value::Integer(env.next_random() as i64),
-        Sign => match a0.to_num() {
-            None => Value::Null,
-            Some(_)
-                if matches!(a0, Value::Text(_) | Value::Blob(_))
-                    && crate::num::text_as_exact_num(
-                        a0.to_text().unwrap_or_default().as_bytes(),
-                    )
-                    .is_none() =>
-            {
-                Value::Null
-            }
-            Some(n) => {
-                let x = crate::value::num_to_f64(n);
-                Value::Integer(if x > 0.0 {
+        // sqlite3_value_numeric_type: text converts only if it is a number; blobs never do.
+        Sign => match a0 {
+            Value::Integer(i) => Value::Integer(i.signum()),
+            Value::Real(f) => Value::Integer(if *f > 0.0 {
+                1
+            } else if *f < 0.0 {
+                -1
+            } else {
+                0
+            }),
+            Value::Text(t) => match crate::num::text_as_exact_num(t.as_bytes()) {
+                Some(Num::Int(i)) => Value::Integer(i.signum()),
+                Some(Num::Real(f)) => Value::Integer(if f > 0.0 {
                     1
-                } else if x < 0.0 {
+                } else if f < 0.0 {
                     -1
                 } else {
                     0
-                })
-            }
+                }),
+                None => Value::Null,
+            },
+            _ => Value::Null,
         },
         Likely | Likelihood => a0.clone(),
         Glob => match (text_arg(a0), a1.and_then(text_arg)) {
-            (Some(p), Some(s)) => Value::from_bool(like::glob(&p, &s)),
+            (Some(p), Some(s)) => Value::from_bool(like::glob(c_str(&p), c_str(&s))),
             _ => Value::Null,
         },
         Like => {
@@ -638,7 +668,7 @@ pub(crate) fn call(f: ScalarFn, args: &[Value], env: &FnEnv) -> Result<Value> {
                 },
             };
             match (text_arg(a0), a1.and_then(text_arg)) {
-                (Some(p), Some(s)) => Value::from_bool(like::like(&p, &s, esc)),
+                (Some(p), Some(s)) => Value::from_bool(like::like(c_str(&p), c_str(&s), esc)),
                 _ => Value::Null,
             }
         }

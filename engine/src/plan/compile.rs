@@ -57,6 +57,9 @@ pub(crate) struct Compiler<'a> {
     pub ctes: Vec<CteDef>,
     pub subs: Vec<SubMark>,
     pub nesting: usize,
+    /// Views being expanded (to report a view defined in terms of itself).
+    pub views: Vec<String>,
+    pub expr_depth: usize,
 }
 
 impl<'a> Compiler<'a> {
@@ -69,6 +72,8 @@ impl<'a> Compiler<'a> {
             ctes: Vec::new(),
             subs: Vec::new(),
             nesting: 0,
+            views: Vec::new(),
+            expr_depth: 0,
         }
     }
 
@@ -78,6 +83,19 @@ impl<'a> Compiler<'a> {
             return Err(Error::TooDeep);
         }
         Ok(())
+    }
+
+    /// Expressions nest deeper than queries; they have their own bound (the parser's).
+    pub(crate) fn enter_expr(&mut self) -> Result<()> {
+        self.expr_depth += 1;
+        if self.expr_depth > crate::parse::MAX_DEPTH * 2 {
+            return Err(Error::TooDeep);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn leave_expr(&mut self) {
+        self.expr_depth -= 1;
     }
 
     pub(crate) fn leave(&mut self) {

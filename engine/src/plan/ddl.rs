@@ -181,7 +181,12 @@ pub(crate) fn table_def(ct: &ast::CreateTable, text: &SourceText<'_>) -> Result<
         primary_key: Vec::new(),
         autoincrement: false,
         checks: Vec::new(),
-        sql: ct.to_string(),
+        sql: ct
+            .name
+            .0
+            .first()
+            .and_then(|part| text.create_table_text(sqlparser::ast::Spanned::span(part).start))
+            .unwrap_or_else(|| ct.to_string()),
     };
     let mut unique_cols: Vec<usize> = Vec::new();
     let mut pk_col: Option<usize> = None;

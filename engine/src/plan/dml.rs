@@ -75,11 +75,11 @@ impl<'a> Compiler<'a> {
         let indexes = self
             .cat
             .indexes_of(key)
-            .map(|i| (i.clone(), norm(&i.name)))
+            .map(|i| (i.clone(), Arc::from(norm(&i.name))))
             .collect();
         Ok(TableProgram {
             def: def.clone(),
-            key: key.to_string(),
+            key: Arc::from(key),
             defaults,
             checks: checks?,
             indexes,
@@ -145,7 +145,11 @@ impl<'a> Compiler<'a> {
                 "aggregate functions are not allowed in RETURNING",
             ));
         }
-        Ok(Some(Returning { exprs, columns }))
+        Ok(Some(Returning {
+            exprs,
+            columns,
+            header: Default::default(),
+        }))
     }
 
     pub(crate) fn insert(&mut self, ins: &ast::Insert) -> Result<InsertPlan> {
@@ -330,6 +334,10 @@ impl<'a> Compiler<'a> {
                 frame.add_source(table_source(def, alias));
                 let mut ex: ScopeSource = table_source(def, "excluded");
                 ex.table = None;
+                // `excluded.x` must be qualified; a bare name is the target table's column.
+                for c in &mut ex.cols {
+                    c.hidden = true;
+                }
                 frame.add_source(ex);
                 self.scopes.push(frame);
                 let r = (|| {
@@ -397,14 +405,14 @@ impl<'a> Compiler<'a> {
             let mut parts = Vec::new();
             split_and(w, &mut parts);
             for p in parts {
-                if super::expr::has_aggregate(p) {
-                    return Err(Error::sql("misuse of aggregate function in WHERE clause"));
-                }
                 filters.push(self.expr(p)?);
             }
         }
         let cands: Vec<&Expr> = filters.iter().collect();
-        let access = self.choose_access(0, def, &cands, not_indexed, None)?;
+        let (access, consumed) = self.choose_access(0, def, &cands, not_indexed, None)?;
+        if let Some(i) = consumed {
+            filters.remove(i);
+        }
         let source = Source {
             kind: SourceKind::Table {
                 def: def.clone(),

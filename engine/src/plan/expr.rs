@@ -56,71 +56,6 @@ fn hex_integer(s: &str) -> Result<Value> {
         .map_err(|_| Error::Syntax(format!("unrecognized token: \"0x{s}\"")))
 }
 
-/// Does an AST expression contain an aggregate call (not looking into subqueries)?
-pub(crate) fn has_aggregate(e: &ast::Expr) -> bool {
-    use sqlparser::ast::Visit;
-    use std::ops::ControlFlow;
-    struct V(bool);
-    impl ast::Visitor for V {
-        type Break = ();
-        fn pre_visit_query(&mut self, _q: &ast::Query) -> ControlFlow<()> {
-            // Aggregates inside a subquery belong to the subquery; skipping its contents is
-            // done by breaking out and restarting below, so just mark nothing here.
-            ControlFlow::Continue(())
-        }
-        fn pre_visit_expr(&mut self, e: &ast::Expr) -> ControlFlow<()> {
-            if let ast::Expr::Function(f) = e {
-                let name = f.name.to_string().to_ascii_lowercase();
-                let nargs = match &f.args {
-                    ast::FunctionArguments::List(l) => l.args.len(),
-                    _ => 0,
-                };
-                let is_agg = match name.as_str() {
-                    "count" | "sum" | "total" | "avg" | "group_concat" | "string_agg" => true,
-                    "min" | "max" => nargs == 1,
-                    _ => false,
-                };
-                if is_agg && f.over.is_none() {
-                    self.0 = true;
-                    return ControlFlow::Break(());
-                }
-            }
-            ControlFlow::Continue(())
-        }
-    }
-    // Strip subqueries first so their aggregates do not count.
-    let mut v = V(false);
-    let _ = strip_subqueries(e).visit(&mut v);
-    v.0
-}
-
-/// A copy of the expression with every subquery replaced by NULL.
-fn strip_subqueries(e: &ast::Expr) -> ast::Expr {
-    use sqlparser::ast::VisitMut;
-    use std::ops::ControlFlow;
-    struct S;
-    impl ast::VisitorMut for S {
-        type Break = ();
-        fn post_visit_expr(&mut self, e: &mut ast::Expr) -> ControlFlow<()> {
-            if matches!(
-                e,
-                ast::Expr::Subquery(_)
-                    | ast::Expr::Exists { .. }
-                    | ast::Expr::In {
-                        target: ast::InTarget::Subquery(_),
-                        ..
-                    }
-            ) {
-                *e = ast::Expr::Value(ast::Value::Null.with_empty_span());
-            }
-            ControlFlow::Continue(())
-        }
-    }
-    let mut c = e.clone();
-    let _ = c.visit(&mut S);
-    c
-}
-
 impl<'a> Compiler<'a> {
     pub(crate) fn expr(&mut self, e: &ast::Expr) -> Result<Expr> {
         Ok(self.expr_info(e)?.0)
@@ -157,9 +92,9 @@ impl<'a> Compiler<'a> {
 
     pub(crate) fn expr_info(&mut self, e: &ast::Expr) -> Result<(Expr, Info)> {
         use ast::Expr as E;
-        self.enter()?;
-        let r = self.expr_inner(e);
-        self.leave();
+        self.enter_expr()?;
+        let r = stacker::maybe_grow(64 * 1024, 2 << 20, || self.expr_inner(e));
+        self.leave_expr();
         let _ = E::Value;
         r
     }
@@ -170,8 +105,16 @@ impl<'a> Compiler<'a> {
         Ok(match e {
             E::Identifier(id) => match self.resolve(None, &id.value)? {
                 Some(r) => r,
-                None if id.quote_style == Some('"') => (Expr::Lit(Value::text(&id.value)), none),
-                None => return Err(Error::NoSuchColumn(id.value.clone())),
+                None => {
+                    if let Some(r) = self.alias(&id.value)? {
+                        return Ok(r);
+                    }
+                    if id.quote_style == Some('"') {
+                        (Expr::Lit(Value::text(&id.value)), none)
+                    } else {
+                        return Err(Error::NoSuchColumn(id.value.clone()));
+                    }
+                }
             },
             E::CompoundIdentifier(parts) => {
                 let names: Vec<&str> = parts.iter().map(|p| p.value.as_str()).collect();
@@ -343,8 +286,15 @@ impl<'a> Compiler<'a> {
                     None => (None, Info::default()),
                 };
                 let mut whens = Vec::with_capacity(conditions.len());
+                let mut cmp = Vec::with_capacity(conditions.len());
                 for cw in conditions {
-                    whens.push((self.expr(&cw.condition)?, self.expr(&cw.result)?));
+                    let (w, wi) = self.expr_info(&cw.condition)?;
+                    // `CASE x WHEN y` compares like `x = y`.
+                    cmp.push((
+                        comparison_coercion(binfo.affinity, wi.affinity),
+                        cmp_collation(&binfo, &wi),
+                    ));
+                    whens.push((w, self.expr(&cw.result)?));
                 }
                 let else_ = match else_result {
                     Some(x) => Some(Box::new(self.expr(x)?)),
@@ -355,7 +305,7 @@ impl<'a> Compiler<'a> {
                         base,
                         whens,
                         else_,
-                        coll: binfo.coll.unwrap_or_default(),
+                        cmp,
                     },
                     none,
                 )
@@ -418,6 +368,9 @@ impl<'a> Compiler<'a> {
                 substring_for,
                 ..
             } => {
+                if substring_from.is_none() {
+                    return Err(Error::sql("wrong number of arguments to function substr()"));
+                }
                 let mut args = vec![self.expr(expr)?];
                 args.push(match substring_from {
                     Some(x) => self.expr(x)?,
@@ -446,6 +399,23 @@ impl<'a> Compiler<'a> {
                 )));
             }
         })
+    }
+
+    /// A result-column alias of the SELECT being compiled.
+    fn alias(&self, name: &str) -> Result<Option<(Expr, Info)>> {
+        let Some(frame) = self.scopes.last() else {
+            return Ok(None);
+        };
+        let lname = name.to_ascii_lowercase();
+        let Some((_, e, agg)) = frame.aliases.iter().find(|(a, _, _)| *a == lname) else {
+            return Ok(None);
+        };
+        if let Some(f) = agg {
+            if frame.in_where || frame.aggs.is_none() || frame.in_agg_args {
+                return Err(Error::sql(format!("misuse of aggregate: {f}()")));
+            }
+        }
+        Ok(Some((e.clone(), Info::default())))
     }
 
     fn literal(&mut self, v: &ast::ValueWithSpan) -> Result<Expr> {
@@ -593,7 +563,9 @@ impl<'a> Compiler<'a> {
                     if !xi.explicit_coll && ii.explicit_coll {
                         coll = ii.coll.unwrap_or_default();
                     }
-                    list.push((ie, comparison_coercion(xi.affinity, ii.affinity)));
+                    // An IN list compares with the left operand's affinity only.
+                    let _ = ii.affinity;
+                    list.push((ie, comparison_coercion(xi.affinity, None)));
                 }
                 Ok((
                     Expr::InList {

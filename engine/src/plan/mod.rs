@@ -127,7 +127,8 @@ pub(crate) enum Expr {
         base: Option<Box<Expr>>,
         whens: Vec<(Expr, Expr)>,
         else_: Option<Box<Expr>>,
-        coll: Collation,
+        /// With a base: per WHEN, the comparison's affinity conversion and collation.
+        cmp: Vec<(Coerce, Collation)>,
     },
     Cast(Box<Expr>, Affinity),
     Like {
@@ -160,6 +161,73 @@ impl Expr {
             _ => {}
         });
         m
+    }
+
+    /// Replace subtrees, top-down: where `f` returns a replacement the node is swapped and
+    /// not descended into.
+    pub(crate) fn replace(&mut self, f: &mut dyn FnMut(&Expr) -> Option<Expr>) {
+        if let Some(r) = f(self) {
+            *self = r;
+            return;
+        }
+        match self {
+            Expr::Lit(_)
+            | Expr::Param(_)
+            | Expr::Col { .. }
+            | Expr::Agg(_)
+            | Expr::Raise(..)
+            | Expr::Exists { .. }
+            | Expr::Scalar(_) => {}
+            Expr::Unary(_, a)
+            | Expr::IsNull(a, _)
+            | Expr::Truth(a, ..)
+            | Expr::Cast(a, _)
+            | Expr::InSub { e: a, .. } => a.replace(f),
+            Expr::Binary(_, a, b)
+            | Expr::And(a, b)
+            | Expr::Or(a, b)
+            | Expr::Cmp { l: a, r: b, .. } => {
+                a.replace(f);
+                b.replace(f);
+            }
+            Expr::Between { e, lo, hi, .. } => {
+                e.replace(f);
+                lo.replace(f);
+                hi.replace(f);
+            }
+            Expr::InList { e, list, .. } => {
+                e.replace(f);
+                for (x, _) in list {
+                    x.replace(f);
+                }
+            }
+            Expr::Case {
+                base, whens, else_, ..
+            } => {
+                if let Some(b) = base {
+                    b.replace(f);
+                }
+                for (w, t) in whens {
+                    w.replace(f);
+                    t.replace(f);
+                }
+                if let Some(e) = else_ {
+                    e.replace(f);
+                }
+            }
+            Expr::Like { e, pat, esc, .. } => {
+                e.replace(f);
+                pat.replace(f);
+                if let Some(x) = esc {
+                    x.replace(f);
+                }
+            }
+            Expr::Func(_, args) => {
+                for a in args {
+                    a.replace(f);
+                }
+            }
+        }
     }
 
     /// Visit this node and every child expression (not into subquery plans).
@@ -231,6 +299,31 @@ pub(crate) struct SubPlan {
     pub outer_mask: u64,
 }
 
+/// Result column names and rqlite types, built once per compiled plan.
+#[derive(Debug, Clone)]
+pub(crate) struct Header {
+    pub names: Arc<[String]>,
+    pub types: Arc<[String]>,
+}
+
+impl Header {
+    pub(crate) fn of(cols: &[OutCol], cell: &std::sync::OnceLock<Header>) -> Header {
+        cell.get_or_init(|| Header {
+            names: cols
+                .iter()
+                .map(|c| c.name.clone())
+                .collect::<Vec<_>>()
+                .into(),
+            types: cols
+                .iter()
+                .map(|c| c.decl_type.to_ascii_lowercase())
+                .collect::<Vec<_>>()
+                .into(),
+        })
+        .clone()
+    }
+}
+
 /// Output column metadata.
 #[derive(Debug, Clone)]
 pub(crate) struct OutCol {
@@ -275,6 +368,21 @@ pub(crate) struct QueryPlan {
     pub presorted: bool,
     pub limit: Option<Expr>,
     pub offset: Option<Expr>,
+    pub header: std::sync::OnceLock<Header>,
+    /// Set when the query is a primary-key point lookup of plain columns: it runs without
+    /// the general join machinery.
+    pub point: Option<PointLookup>,
+}
+
+/// `SELECT cols FROM t WHERE rowid = <expr>` compiled down to a key lookup.
+#[derive(Debug)]
+pub(crate) struct PointLookup {
+    pub def: Arc<TableDef>,
+    pub key: String,
+    pub probe: Expr,
+    pub conv: Probe,
+    /// Output columns: table column indexes (ROWID for the rowid).
+    pub cols: Vec<u16>,
 }
 
 #[derive(Debug)]
@@ -420,18 +528,19 @@ pub(crate) struct Upsert {
 #[derive(Debug)]
 pub(crate) struct TableProgram {
     pub def: Arc<TableDef>,
-    pub key: String,
+    pub key: Arc<str>,
     /// Column defaults (constant expressions), NULL when absent.
     pub defaults: Vec<Option<Expr>>,
     /// CHECK constraints over a single source (the row), with the text for messages.
     pub checks: Vec<(Expr, String)>,
-    pub indexes: Vec<(Arc<IndexDef>, String)>,
+    pub indexes: Vec<(Arc<IndexDef>, Arc<str>)>,
 }
 
 #[derive(Debug)]
 pub(crate) struct Returning {
     pub exprs: Vec<Expr>,
     pub columns: Vec<OutCol>,
+    pub header: std::sync::OnceLock<Header>,
 }
 
 #[derive(Debug)]

@@ -43,6 +43,11 @@ pub(crate) struct ScopeFrame {
     pub aggs: Option<Vec<crate::plan::AggSpec>>,
     /// True while compiling an aggregate's arguments (nested aggregates are misuse).
     pub in_agg_args: bool,
+    /// Result-column aliases of this SELECT: lower-cased name, expression, and the name of
+    /// the first aggregate it uses (aliases of aggregates are misuse in WHERE).
+    pub aliases: Vec<(String, crate::plan::Expr, Option<&'static str>)>,
+    /// True while compiling WHERE (an alias of an aggregate is misuse there).
+    pub in_where: bool,
 }
 
 impl ScopeFrame {

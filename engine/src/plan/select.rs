@@ -121,6 +121,12 @@ fn derived_scope(name: &str, plan: &QueryPlan, columns: &[String]) -> ScopeSourc
 
 impl<'a> Compiler<'a> {
     pub(crate) fn query(&mut self, q: &ast::Query) -> Result<QueryPlan> {
+        // Nested queries, views and CTEs recurse through here; grow the stack rather than
+        // overflow it (depth itself is bounded by `enter`).
+        stacker::maybe_grow(128 * 1024, 4 << 20, || self.query_impl(q))
+    }
+
+    fn query_impl(&mut self, q: &ast::Query) -> Result<QueryPlan> {
         if q.fetch.is_some()
             || !q.locks.is_empty()
             || q.for_clause.is_some()
@@ -230,6 +236,8 @@ impl<'a> Compiler<'a> {
                     presorted: false,
                     limit: None,
                     offset: None,
+                    header: Default::default(),
+                    point: None,
                 })
             }
             ast::SetExpr::Values(v) => self.values(v),
@@ -269,6 +277,8 @@ impl<'a> Compiler<'a> {
                 presorted: false,
                 limit: None,
                 offset: None,
+                header: Default::default(),
+                point: None,
             })
         })();
         self.scopes.pop();
@@ -455,6 +465,23 @@ impl<'a> Compiler<'a> {
                     });
                     return Ok(());
                 }
+                if ltname == "sqlite_master" || ltname == "sqlite_schema" {
+                    let sub = Arc::new(SubPlan {
+                        plan: schema_table(self.cat),
+                        correlated: false,
+                        outer_mask: 0,
+                    });
+                    let scope = derived_scope(&alias_name, &sub.plan, &[]);
+                    out.push(Pending {
+                        kind: SourceKind::Derived(sub),
+                        scope,
+                        join,
+                        constraint,
+                        not_indexed,
+                        indexed_by: None,
+                    });
+                    return Ok(());
+                }
                 Err(Error::NoSuchTable(tname))
             }
             ast::TableFactor::Derived {
@@ -506,12 +533,27 @@ impl<'a> Compiler<'a> {
 
     /// A view's query, compiled on its own (a view cannot see the query that uses it).
     pub(crate) fn view_plan(&mut self, view: &crate::catalog::ViewDef) -> Result<Arc<SubPlan>> {
+        if self
+            .views
+            .iter()
+            .any(|v| v.eq_ignore_ascii_case(&view.name))
+        {
+            return Err(Error::sql(format!(
+                "view {} is circularly defined",
+                view.name
+            )));
+        }
         self.enter()?;
         let mut c = Compiler::new(self.cat, &view.sql);
         c.nesting = self.nesting;
+        c.views = self.views.clone();
+        c.views.push(view.name.clone());
         let plan = c.query(&view.query);
         self.leave();
         let plan = plan.map_err(|e| match e {
+            Error::NoSuchTable(t) if !t.starts_with("main.") => {
+                Error::NoSuchTable(format!("main.{t}"))
+            }
             Error::TooDeep => Error::sql(format!(
                 "view {} is circularly defined or nested too deeply",
                 view.name
@@ -569,9 +611,10 @@ impl<'a> Compiler<'a> {
         plan.offset = o;
         if plan.limit.is_some() {
             if let QueryBody::Select(sp) = &mut plan.body {
-                try_index_order(sp, &plan.order, &mut plan.presorted);
+                self.try_index_order(sp, &plan.order, &mut plan.presorted);
             }
         }
+        plan.point = point_lookup(&plan);
         Ok(plan)
     }
 
@@ -679,48 +722,14 @@ impl<'a> Compiler<'a> {
                 }
             }
         }
-        for k in 0..n {
-            if let Some(ast::JoinConstraint::On(e)) = &constraints[k] {
-                let mut parts = Vec::new();
-                split_and(e, &mut parts);
-                for p in parts {
-                    let x = self.expr(p)?;
-                    if joins[k] == JoinKind::Left {
-                        left_on[k].push(x);
-                    } else {
-                        pool.push(x);
-                    }
-                }
-            }
-        }
-        if let Some(w) = &sel.selection {
-            let mut parts = Vec::new();
-            split_and(w, &mut parts);
-            for p in parts {
-                if super::expr::has_aggregate(p) {
-                    return Err(Error::sql("misuse of aggregate function in WHERE clause"));
-                }
-                pool.push(self.expr(p)?);
-            }
-        }
         // Aggregate query?
         let group_exprs: Vec<ast::Expr> = match &sel.group_by {
             ast::GroupByExpr::Expressions(v, mods) if mods.is_empty() => v.clone(),
             _ => return Err(unsupported("GROUP BY modifiers")),
         };
-        let proj_has_agg = sel.projection.iter().any(|it| match it {
-            ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. } => {
-                super::expr::has_aggregate(e)
-            }
-            _ => false,
-        });
-        let is_agg = !group_exprs.is_empty()
-            || sel.having.is_some()
-            || proj_has_agg
-            || order.iter().any(|o| super::expr::has_aggregate(&o.expr));
-        if is_agg {
-            self.scopes[last].aggs = Some(Vec::new());
-        }
+        // Aggregates are collected while compiling the projection, HAVING and ORDER BY; the
+        // query is an aggregate query if any appear, or it has GROUP BY / HAVING.
+        self.scopes[last].aggs = Some(Vec::new());
         // Projection.
         let mut proj = Vec::new();
         let mut cols = Vec::new();
@@ -790,6 +799,53 @@ impl<'a> Compiler<'a> {
                 _ => return Err(unsupported("select item")),
             }
         }
+        // Result-column aliases are visible to WHERE, HAVING and GROUP BY when no column
+        // of that name exists, as in SQLite.
+        let alias_list: Vec<(String, Expr, Option<&'static str>)> = aliases
+            .iter()
+            .zip(&proj)
+            .filter_map(|(a, e)| {
+                a.as_ref().map(|a| {
+                    let mut agg = None;
+                    e.walk(&mut |x| {
+                        if let (Expr::Agg(i), None) = (x, agg) {
+                            agg = self.scopes[last]
+                                .aggs
+                                .as_ref()
+                                .and_then(|v| v.get(*i as usize))
+                                .map(|s| s.kind.name());
+                        }
+                    });
+                    (a.to_ascii_lowercase(), e.clone(), agg)
+                })
+            })
+            .collect();
+        self.scopes[last].aliases = alias_list;
+        for k in 0..n {
+            if let Some(ast::JoinConstraint::On(e)) = &constraints[k] {
+                let mut parts = Vec::new();
+                split_and(e, &mut parts);
+                for p in parts {
+                    let x = self.expr(p)?;
+                    if joins[k] == JoinKind::Left {
+                        left_on[k].push(x);
+                    } else {
+                        pool.push(x);
+                    }
+                }
+            }
+        }
+        if let Some(w) = &sel.selection {
+            let mut parts = Vec::new();
+            split_and(w, &mut parts);
+            // No aggregates in WHERE: compiling one there is "misuse of aggregate".
+            let saved = self.scopes[last].aggs.take();
+            self.scopes[last].in_where = true;
+            let r: Result<Vec<Expr>> = parts.iter().map(|p| self.expr(p)).collect();
+            self.scopes[last].in_where = false;
+            self.scopes[last].aggs = saved;
+            pool.extend(r?);
+        }
         // GROUP BY (aggregates not allowed; ordinals and aliases refer to the projection).
         let mut group_by = Vec::new();
         if !group_exprs.is_empty() {
@@ -848,7 +904,7 @@ impl<'a> Compiler<'a> {
             self.scopes[last].aggs = saved;
             r?;
         }
-        let having = match &sel.having {
+        let mut having = match &sel.having {
             Some(h) => Some(self.expr(h)?),
             None => None,
         };
@@ -901,9 +957,41 @@ impl<'a> Compiler<'a> {
                 coll: info.coll.unwrap_or_default(),
             });
         }
-        let aggs = self.scopes[last].aggs.take();
+        let aggs = self.scopes[last]
+            .aggs
+            .take()
+            .filter(|a| !a.is_empty() || !group_by.is_empty() || having.is_some());
         let agg = match aggs {
             Some(aggs) => {
+                // An expression equal to a GROUP BY term reads the group's key, which (as in
+                // SQLite) is the value from the group's first row.
+                // Compared structurally through their Debug text; subqueries are never keys.
+                let keys: Vec<String> = group_by
+                    .iter()
+                    .map(|(e, _)| {
+                        if has_sub(e) {
+                            String::new()
+                        } else {
+                            format!("{e:?}")
+                        }
+                    })
+                    .collect();
+                let base = aggs.len();
+                for e in proj
+                    .iter_mut()
+                    .chain(extra.iter_mut())
+                    .chain(having.iter_mut())
+                {
+                    e.replace(&mut |x| {
+                        if has_sub(x) {
+                            return None;
+                        }
+                        let d = format!("{x:?}");
+                        keys.iter()
+                            .position(|k| *k == d)
+                            .map(|i| Expr::Agg((base + i) as u16))
+                    });
+                }
                 let mut keeps_rows = false;
                 for e in proj.iter().chain(extra.iter()).chain(having.iter()) {
                     if e.source_mask() != 0 {
@@ -965,8 +1053,16 @@ impl<'a> Compiler<'a> {
                 } else {
                     placed[k].iter().collect()
                 };
-                sources[k].access =
+                let (access, consumed) =
                     self.choose_access(k, &def, &cands, *not_indexed, indexed_by.as_deref())?;
+                sources[k].access = access;
+                if let Some(i) = consumed {
+                    if sources[k].join == JoinKind::Left {
+                        sources[k].on.remove(i);
+                    } else {
+                        placed[k].remove(i);
+                    }
+                }
             }
             sources[k].filters = std::mem::take(&mut placed[k]);
         }
@@ -989,6 +1085,8 @@ impl<'a> Compiler<'a> {
             presorted,
             limit: None,
             offset: None,
+            header: Default::default(),
+            point: None,
         })
     }
 
@@ -1023,6 +1121,56 @@ impl<'a> Compiler<'a> {
         }
     }
 
+    /// With a LIMIT, a full scan that could instead walk an index in ORDER BY order is
+    /// switched to that index, so the query stops after LIMIT rows instead of sorting all.
+    fn try_index_order(&self, sp: &mut SelectPlan, order: &[OrderTerm], presorted: &mut bool) {
+        if *presorted || order.is_empty() || sp.agg.is_some() || sp.distinct {
+            return;
+        }
+        let cols: Option<Vec<u16>> = order
+            .iter()
+            .map(|t| term_column(t, &sp.proj, &sp.extra))
+            .collect();
+        let Some(cols) = cols else { return };
+        let desc = order[0].desc;
+        if order
+            .iter()
+            .any(|t| t.desc != desc || t.nulls_first == t.desc)
+        {
+            return;
+        }
+        let Some(s0) = sp.sources.first_mut() else {
+            return;
+        };
+        if !matches!(s0.access, Access::Scan { .. }) {
+            return;
+        }
+        let SourceKind::Table { key, .. } = &s0.kind else {
+            return;
+        };
+        for ix in self.cat.indexes_of(key) {
+            if cols.len() > ix.columns.len() {
+                continue;
+            }
+            let matches =
+                cols.iter().zip(&ix.columns).zip(order).all(|((c, ic), t)| {
+                    ic.column as u16 == *c && !ic.desc && ic.collation == t.coll
+                });
+            if matches {
+                s0.access = Access::Index {
+                    index: ix.clone(),
+                    key: norm(&ix.name),
+                    eq: vec![],
+                    lo: None,
+                    hi: None,
+                    reverse: desc,
+                };
+                *presorted = true;
+                return;
+            }
+        }
+    }
+
     /// Pick the access path for table source `k` from the conjuncts that may constrain it.
     pub(crate) fn choose_access(
         &self,
@@ -1031,12 +1179,16 @@ impl<'a> Compiler<'a> {
         cands: &[&Expr],
         not_indexed: bool,
         indexed_by: Option<&str>,
-    ) -> Result<Access> {
+    ) -> Result<(Access, Option<usize>)> {
         let facts = gather_facts(k, def, cands);
         let mut best: (u32, Access) = (0, Access::Scan { reverse: false });
         let rowid = facts.iter().find(|f| f.col == ROWID);
+        let mut consumed = None;
         if let Some(f) = rowid {
             if let Some((e, p)) = &f.eq {
+                // A row found by this key satisfies the equality it came from: that conjunct
+                // need not be evaluated again.
+                consumed = f.eq_src;
                 best = (1000, Access::RowidEq(e.clone(), *p));
             } else if let Some(list) = &f.in_list {
                 best = (800, Access::RowidIn(list.clone()));
@@ -1051,8 +1203,11 @@ impl<'a> Compiler<'a> {
                 );
             }
         }
-        if best.0 >= 1000 || (not_indexed && indexed_by.is_none()) {
-            return Ok(best.1);
+        if best.0 >= 1000 {
+            return Ok((best.1, consumed));
+        }
+        if not_indexed && indexed_by.is_none() {
+            return Ok((best.1, None));
         }
         let mut forced = None;
         for ix in self.cat.indexes_of(&norm(&def.name)) {
@@ -1133,10 +1288,62 @@ impl<'a> Compiler<'a> {
             }
         }
         if let Some(f) = forced {
-            return Ok(f);
+            return Ok((f, None));
         }
-        Ok(best.1)
+        Ok((best.1, None))
     }
+}
+
+/// Recognize a primary-key point lookup of plain columns.
+fn point_lookup(plan: &QueryPlan) -> Option<super::PointLookup> {
+    let QueryBody::Select(sp) = &plan.body else {
+        return None;
+    };
+    if plan.limit.is_some() || plan.offset.is_some() || !(plan.order.is_empty() || plan.presorted) {
+        return None;
+    }
+    if sp.sources.len() != 1
+        || !sp.pre.is_empty()
+        || sp.agg.is_some()
+        || sp.distinct
+        || !sp.extra.is_empty()
+    {
+        return None;
+    }
+    let s = &sp.sources[0];
+    if !s.filters.is_empty() || !s.on.is_empty() {
+        return None;
+    }
+    let (SourceKind::Table { def, key }, Access::RowidEq(probe, conv)) = (&s.kind, &s.access)
+    else {
+        return None;
+    };
+    let cols: Option<Vec<u16>> = sp
+        .proj
+        .iter()
+        .map(|e| match e {
+            Expr::Col { up: 0, src: 0, col } => Some(*col),
+            _ => None,
+        })
+        .collect();
+    Some(super::PointLookup {
+        def: def.clone(),
+        key: key.clone(),
+        probe: probe.clone(),
+        conv: *conv,
+        cols: cols?,
+    })
+}
+
+fn has_sub(e: &Expr) -> bool {
+    let mut found = false;
+    e.walk(&mut |x| {
+        found |= matches!(
+            x,
+            Expr::InSub { .. } | Expr::Exists { .. } | Expr::Scalar(_)
+        )
+    });
+    found
 }
 
 fn join_kind(op: &ast::JoinOperator) -> Result<(JoinKind, Option<ast::JoinConstraint>)> {
@@ -1155,6 +1362,8 @@ fn join_kind(op: &ast::JoinOperator) -> Result<(JoinKind, Option<ast::JoinConstr
 struct Fact {
     col: u16,
     eq: Option<(Expr, Probe)>,
+    /// Index (in the candidates) of the conjunct `eq` came from.
+    eq_src: Option<usize>,
     eq_coll: Collation,
     in_list: Option<Vec<(Expr, Probe)>>,
     in_coll: Collation,
@@ -1197,6 +1406,7 @@ fn gather_facts(k: usize, def: &TableDef, cands: &[&Expr]) -> Vec<Fact> {
         facts.push(Fact {
             col,
             eq: None,
+            eq_src: None,
             eq_coll: Collation::Binary,
             in_list: None,
             in_coll: Collation::Binary,
@@ -1206,7 +1416,7 @@ fn gather_facts(k: usize, def: &TableDef, cands: &[&Expr]) -> Vec<Fact> {
         });
         facts.last_mut().expect("just pushed")
     }
-    for c in cands {
+    for (ci, c) in cands.iter().enumerate() {
         match c {
             Expr::Cmp {
                 op,
@@ -1239,6 +1449,7 @@ fn gather_facts(k: usize, def: &TableDef, cands: &[&Expr]) -> Vec<Fact> {
                 let f = fact(&mut facts, col);
                 match op {
                     CmpOp::Eq if f.eq.is_none() => {
+                        f.eq_src = Some(ci);
                         f.eq = Some((other.clone(), probe));
                         f.eq_coll = *coll;
                     }
@@ -1401,22 +1612,6 @@ fn order_from_access(
     }
 }
 
-/// With a LIMIT, a full scan that could instead walk an index in ORDER BY order is switched
-/// to that index so the query can stop after LIMIT rows instead of sorting everything.
-fn try_index_order(sp: &mut SelectPlan, order: &[OrderTerm], presorted: &mut bool) {
-    if *presorted || order.is_empty() || sp.agg.is_some() || sp.distinct {
-        return;
-    }
-    let Some(s0) = sp.sources.first_mut() else {
-        return;
-    };
-    if !matches!(s0.access, Access::Scan { .. }) {
-        return;
-    }
-    let _ = s0;
-    let _ = order;
-}
-
 /// Wrap a query so an outer ORDER BY / LIMIT applies after its own.
 fn wrap(inner: QueryPlan) -> QueryPlan {
     let columns = inner.columns.clone();
@@ -1458,6 +1653,8 @@ fn wrap(inner: QueryPlan) -> QueryPlan {
         presorted: false,
         limit: None,
         offset: None,
+        header: Default::default(),
+        point: None,
     }
 }
 
@@ -1611,4 +1808,79 @@ fn explain_select(s: &SelectPlan, parent: i64, next: &mut i64, out: &mut Vec<(i6
     let _ = Value::Null;
     let _: Option<&IndexDef> = None;
     let _: Option<Info> = None;
+}
+
+/// `sqlite_master` (alias `sqlite_schema`) as SQLite shows it: one row per table, index, view
+/// and trigger with its CREATE text, so tools that list a schema through it (the sqlite3
+/// shell's `.tables`, ORMs, rqlite clients) work unchanged. It is planned as constant rows
+/// taken from the catalog; a cached plan is tied to its schema id, so the rows cannot go
+/// stale. `rootpage` has no meaning here and counts up from 2 as a stand-in.
+fn schema_table(cat: &crate::catalog::Catalog) -> QueryPlan {
+    let text = |s: &str| Expr::Lit(Value::Text(s.into()));
+    let mut rows: Vec<Vec<Expr>> = Vec::new();
+    let mut page = 1i64;
+    let mut push = |kind: &str, name: &str, tbl: &str, sql: Option<&str>, paged: bool| {
+        let root = if paged {
+            page += 1;
+            page
+        } else {
+            0
+        };
+        rows.push(vec![
+            text(kind),
+            text(name),
+            text(tbl),
+            Expr::Lit(Value::Integer(root)),
+            sql.map(text).unwrap_or(Expr::Lit(Value::Null)),
+        ]);
+    };
+    let table_name = |key: &str| {
+        cat.table(key)
+            .map(|t| t.name.clone())
+            .or_else(|| cat.view(key).map(|v| v.name.clone()))
+            .unwrap_or_else(|| key.to_string())
+    };
+    for t in cat.tables() {
+        push("table", &t.name, &t.name, Some(&t.sql), true);
+        for ix in cat.indexes_of(&norm(&t.name)) {
+            push("index", &ix.name, &t.name, ix.sql.as_deref(), true);
+        }
+    }
+    for v in cat.views() {
+        push("view", &v.name, &v.name, Some(&v.sql), false);
+    }
+    for tr in cat.triggers() {
+        push(
+            "trigger",
+            &tr.name,
+            &table_name(&tr.table),
+            Some(&tr.sql),
+            false,
+        );
+    }
+    let columns = [
+        ("type", "text"),
+        ("name", "text"),
+        ("tbl_name", "text"),
+        ("rootpage", "int"),
+        ("sql", "text"),
+    ]
+    .iter()
+    .map(|(n, t)| OutCol {
+        name: n.to_string(),
+        decl_type: t.to_string(),
+        affinity: None,
+        collation: None,
+    })
+    .collect();
+    QueryPlan {
+        body: QueryBody::Values(rows),
+        columns,
+        order: vec![],
+        presorted: false,
+        limit: None,
+        offset: None,
+        header: Default::default(),
+        point: None,
+    }
 }

@@ -87,6 +87,8 @@ pub fn plan(args: &InitClusterArgs) -> Result<Vec<Config>, InitError> {
                 cert: PathBuf::from(format!("../certs/node{}.pem", p.id)),
                 key: PathBuf::from(format!("../certs/node{}.key", p.id)),
             },
+            http_tls: None,
+            auth: None,
             cores: args.cores,
             pin_cores: false,
             raft: Default::default(),

@@ -1,6 +1,8 @@
 //! Subcommands of the `reefdb` binary that are more than a call into the node.
 
+pub mod certs;
 pub mod demo;
+pub mod hash_password;
 pub mod init_cluster;
 
 /// The certificate generator `init-cluster` and `demo` use: a cluster CA and one certificate

@@ -8,12 +8,16 @@
 //! against the latest published engine view.
 
 use super::body::{self, BodyLimits, RequestStatement};
+use super::guard;
 use super::respond::{self, HttpResponse};
+use crate::auth::verify::Verifier;
+use crate::auth::{Identity, Perm};
 use crate::config::Config;
 use crate::metrics::{self, Metrics};
 use crate::replica::clocks::Clocks;
 use crate::replica::wire::{ForwardedRequest, ForwardedResponse};
 use crate::replica::{Board, ProposeError, Request};
+use crate::security::Security;
 use crate::sql;
 use crate::status::Role;
 use bytes::Bytes;
@@ -38,6 +42,10 @@ pub struct ShardCtx {
     /// This shard's query runner (it caches plans). Borrowed only for the synchronous
     /// duration of one read, never across an await.
     pub reader: RefCell<QueryRunner>,
+    /// Certificates and users, shared by every shard; reloadable.
+    pub security: Arc<Security>,
+    /// This shard's password checker and its memory of good credentials.
+    pub verifier: Verifier,
 }
 
 impl ShardCtx {
@@ -48,6 +56,7 @@ impl ShardCtx {
         to_driver: mpsc::Sender<Request>,
         metrics: Arc<Metrics>,
         clocks: Arc<Clocks>,
+        security: Arc<Security>,
     ) -> ShardCtx {
         let reader = RefCell::new(QueryRunner::new(sql::read_config(&config)));
         ShardCtx {
@@ -58,6 +67,17 @@ impl ShardCtx {
             metrics,
             clocks,
             reader,
+            security,
+            verifier: Verifier::new(),
+        }
+    }
+
+    /// The scheme clients reach this node's API with.
+    pub fn scheme(&self) -> &'static str {
+        if self.config.http_tls.is_some() {
+            "https"
+        } else {
+            "http"
         }
     }
 }
@@ -107,8 +127,8 @@ pub struct ApiRequest {
     pub body: Bytes,
     /// `Idempotency-Key`: a retried write with the same key applies once.
     pub idempotency_key: Option<String>,
-    /// The `Authorization` header, if any.
-    pub authorization: Option<String>,
+    /// Who is asking: checked from the credentials where the request entered the cluster.
+    pub identity: Identity,
     /// True when a follower forwarded it: never forward it again.
     pub forwarded: bool,
 }
@@ -163,12 +183,21 @@ pub async fn serve_http(
     resp
 }
 
-/// Reads the body within the size limit, then dispatches.
+/// Checks the credentials, reads the body within the size limit, then dispatches.
 async fn serve_http_inner(
     ctx: &ShardCtx,
     req: hyper::Request<hyper::body::Incoming>,
 ) -> HttpResponse {
     let (parts, incoming) = req.into_parts();
+    // Before the body is read: an unauthenticated client does not get to make us buffer it.
+    let authorization = parts
+        .headers
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let identity = match guard::identify(ctx, authorization).await {
+        Ok(i) => i,
+        Err(r) => return *r,
+    };
     let limit = ctx.config.limits.max_body_bytes;
     let declared = parts
         .headers
@@ -202,7 +231,6 @@ async fn serve_http_inner(
             .map(str::to_string)
     };
     let idempotency_key = header("idempotency-key");
-    let authorization = header("authorization");
     let req = ApiRequest {
         method: parts.method,
         path: parts.uri.path().to_string(),
@@ -210,7 +238,7 @@ async fn serve_http_inner(
         content_type,
         body,
         idempotency_key,
-        authorization,
+        identity,
         forwarded: false,
     };
     handle(ctx, req).await
@@ -239,7 +267,7 @@ pub async fn serve_forwarded(ctx: &ShardCtx, f: ForwardedRequest) -> ForwardedRe
             content_type: f.content_type,
             body: f.body.into(),
             idempotency_key: (!f.idempotency_key.is_empty()).then_some(f.idempotency_key),
-            authorization: None,
+            identity: Identity::from_wire(&f.user),
             forwarded: true,
         },
     )
@@ -256,6 +284,11 @@ pub async fn serve_forwarded(ctx: &ShardCtx, f: ForwardedRequest) -> ForwardedRe
 
 pub async fn handle(ctx: &ShardCtx, req: ApiRequest) -> HttpResponse {
     let flags = Flags::parse(&req.query);
+    if let Some(need) = guard::required(&req.method, &req.path) {
+        if let Err(r) = guard::authorize(ctx, &req.identity, need) {
+            return *r;
+        }
+    }
     match (req.method.clone(), req.path.as_str()) {
         (Method::GET, "/livez") => respond::json(
             StatusCode::OK,
@@ -280,7 +313,8 @@ pub async fn handle(ctx: &ShardCtx, req: ApiRequest) -> HttpResponse {
         (Method::GET, "/status") => {
             let published = ctx.board.load();
             let mut v = serde_json::to_value(&published.status).unwrap_or_default();
-            v["tls"] = serde_json::json!({"peers": "mtls", "http": "off"});
+            v["tls"] = ctx.security.status_json();
+            v["cert_expiry"] = certs_expiry_json(ctx);
             if flags.digest {
                 // Hashes the whole state: for tests and operators comparing replicas, not for
                 // monitoring loops.
@@ -306,6 +340,18 @@ pub async fn handle(ctx: &ShardCtx, req: ApiRequest) -> HttpResponse {
         (_, path) if path.starts_with("/admin/") => super::admin::handle(ctx, req).await,
         (_, path) => respond::error(StatusCode::NOT_FOUND, &format!("no such endpoint: {path}")),
     }
+}
+
+/// When each certificate in use expires, from the gauges the reloader keeps.
+fn certs_expiry_json(ctx: &ShardCtx) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    for (label, v) in metrics::CERTS.iter().zip(&ctx.metrics.cert_expiry) {
+        let v = v.load(std::sync::atomic::Ordering::Relaxed);
+        if v != 0 {
+            m.insert(label.to_string(), serde_json::json!(v));
+        }
+    }
+    serde_json::Value::Object(m)
 }
 
 /// Decodes the statements of a request: `q=` for GET, else the body by content type.
@@ -371,6 +417,7 @@ pub(super) async fn forward(ctx: &ShardCtx, req: ApiRequest, flags: &Flags) -> H
             "not the leader (forwarded requests are not forwarded again)",
             status.leader_id,
             status.leader_http_addr.as_deref(),
+            ctx.scheme(),
         );
     }
     if flags.redirect {
@@ -381,7 +428,7 @@ pub(super) async fn forward(ctx: &ShardCtx, req: ApiRequest, flags: &Flags) -> H
                 } else {
                     format!("{}?{}", req.path, req.query)
                 };
-                respond::redirect(http, &pq)
+                respond::redirect(ctx.scheme(), http, &pq)
             }
             None => respond::error(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -397,7 +444,7 @@ pub(super) async fn forward(ctx: &ShardCtx, req: ApiRequest, flags: &Flags) -> H
             format!("{}?{}", req.path, req.query)
         },
         content_type: req.content_type.clone(),
-        user: String::new(),
+        user: req.identity.to_wire(),
         idempotency_key: req.idempotency_key.clone().unwrap_or_default(),
         body: req.body.to_vec(),
     };
@@ -412,13 +459,20 @@ pub(super) async fn forward(ctx: &ShardCtx, req: ApiRequest, flags: &Flags) -> H
     {
         Ok(Ok(resp)) => {
             let code = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::BAD_GATEWAY);
-            respond::text(code, "application/json", resp.body)
+            let relayed = respond::text(code, "application/json", resp.body);
+            if code == StatusCode::UNAUTHORIZED {
+                // The leader refused the caller; the challenge header did not travel with it.
+                guard::challenge(ctx, relayed)
+            } else {
+                relayed
+            }
         }
         Ok(Err(e)) => respond::error_with_leader(
             StatusCode::SERVICE_UNAVAILABLE,
             &e,
             to,
             status.leader_http_addr.as_deref(),
+            ctx.scheme(),
         ),
         Err(e) => respond::error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -435,6 +489,7 @@ pub(super) fn propose_error(ctx: &ShardCtx, e: ProposeError) -> HttpResponse {
             "not the leader",
             leader_id,
             status.leader_http_addr.as_deref(),
+            ctx.scheme(),
         ),
         ProposeError::TooLarge { .. } => {
             respond::error(StatusCode::PAYLOAD_TOO_LARGE, &e.to_string())
@@ -621,7 +676,19 @@ async fn request(ctx: &ShardCtx, req: ApiRequest, flags: Flags) -> HttpResponse 
         Ok(s) => s,
         Err(r) => return *r,
     };
-    if sql::check_read_only(&stmts).is_ok() {
+    // Reads need `query`, writes `execute`; a mixed request needs both.
+    let reads = stmts
+        .iter()
+        .any(|s| sql::check_read_only(std::slice::from_ref(s)).is_ok());
+    let writes = sql::check_read_only(&stmts).is_err();
+    for (needed, perm) in [(reads || !writes, Perm::Query), (writes, Perm::Execute)] {
+        if needed {
+            if let Err(r) = guard::authorize(ctx, &req.identity, &[perm]) {
+                return *r;
+            }
+        }
+    }
+    if !writes {
         return read(ctx, req, flags, stmts, started).await;
     }
     if !is_leader(ctx) {

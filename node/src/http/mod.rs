@@ -3,5 +3,7 @@
 pub mod admin;
 pub mod api;
 pub mod body;
+pub mod guard;
 pub mod respond;
 pub mod server;
+pub mod tls;

@@ -33,19 +33,21 @@ pub fn error(status: StatusCode, message: &str) -> HttpResponse {
     json(status, &serde_json::json!({ "error": message }), false)
 }
 
-/// An error that names the leader, so clients can retry there.
+/// An error that names the leader, so clients can retry there. `scheme` is `http` or
+/// `https`, as this node serves (a cluster's nodes serve alike).
 pub fn error_with_leader(
     status: StatusCode,
     message: &str,
     leader_id: u64,
     leader_http: Option<&str>,
+    scheme: &str,
 ) -> HttpResponse {
     json(
         status,
         &serde_json::json!({
             "error": message,
             "leader_id": leader_id,
-            "leader": leader_http.map(|a| format!("http://{a}")),
+            "leader": leader_http.map(|a| format!("{scheme}://{a}")),
         }),
         false,
     )
@@ -64,8 +66,8 @@ pub fn text(
 }
 
 /// `307 Temporary Redirect` to the same path and query on the leader.
-pub fn redirect(leader_http: &str, path_and_query: &str) -> HttpResponse {
-    let location = format!("http://{leader_http}{path_and_query}");
+pub fn redirect(scheme: &str, leader_http: &str, path_and_query: &str) -> HttpResponse {
+    let location = format!("{scheme}://{leader_http}{path_and_query}");
     Response::builder()
         .status(StatusCode::TEMPORARY_REDIRECT)
         .header("location", &location)

@@ -1,14 +1,16 @@
-//! HTTP/1.1 serving on a glommio shard with hyper 1.x.
+//! HTTP/1.1 (and HTTPS) serving on a glommio shard with hyper 1.x.
 //!
 //! hyper is runtime-agnostic through its `rt::Read`/`rt::Write` traits; glommio's TCP stream
-//! speaks futures-lite's `AsyncRead`/`AsyncWrite`, so a thin adapter joins the two. Every
-//! shard binds the same address (glommio sets SO_REUSEPORT), the kernel spreads connections
-//! across shards, and each connection lives and dies on the shard that accepted it, so no
-//! request state ever crosses a thread.
+//! (and futures-rustls's TLS stream over it) speak futures-lite's `AsyncRead`/`AsyncWrite`, so
+//! a thin adapter joins the two. Every shard binds the same address (glommio sets
+//! SO_REUSEPORT), the kernel spreads connections across shards, and each connection, its TLS
+//! handshake included, lives and dies on the shard that accepted it, so no request state ever
+//! crosses a thread.
 
+use super::tls::ShardAcceptor;
 use bytes::Bytes;
 use futures_lite::{AsyncRead, AsyncWrite};
-use glommio::net::{TcpListener, TcpStream};
+use glommio::net::TcpListener;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
@@ -19,10 +21,10 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
-/// glommio's TCP stream seen through hyper's I/O traits.
-struct HyperIo(TcpStream);
+/// A futures-io stream (TCP or TLS over TCP) seen through hyper's I/O traits.
+struct HyperIo<S>(S);
 
-impl hyper::rt::Read for HyperIo {
+impl<S: AsyncRead + Unpin> hyper::rt::Read for HyperIo<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -48,7 +50,7 @@ impl hyper::rt::Read for HyperIo {
     }
 }
 
-impl hyper::rt::Write for HyperIo {
+impl<S: AsyncWrite + Unpin> hyper::rt::Write for HyperIo<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -71,9 +73,33 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     TcpListener::bind(addr).map_err(|e| io::Error::other(format!("bind HTTP {addr}: {e}")))
 }
 
-/// Accepts connections until `stop` resolves; each connection is served by `handler`.
-pub async fn serve<H, F>(listener: TcpListener, handler: Rc<H>, stop: impl Future<Output = ()>)
+/// Serves HTTP/1.1 on one connection until the client or an error ends it.
+async fn serve_connection<S, H, F>(io: S, handler: Rc<H>, peer: SocketAddr)
 where
+    S: AsyncRead + AsyncWrite + Unpin + 'static,
+    H: Fn(Request<Incoming>, SocketAddr) -> F + 'static,
+    F: Future<Output = Response<Full<Bytes>>> + 'static,
+{
+    let service = hyper::service::service_fn(move |req| {
+        let fut = handler(req, peer);
+        async move { Ok::<_, std::convert::Infallible>(fut.await) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(HyperIo(io), service);
+    if let Err(e) = conn.await {
+        tracing::debug!(error = %e, %peer, "HTTP connection ended with an error");
+    }
+}
+
+/// Accepts connections until `stop` resolves; each connection is served by `handler`, after
+/// a TLS handshake when `tls` is given.
+pub async fn serve<H, F>(
+    listener: TcpListener,
+    tls: Option<Rc<ShardAcceptor>>,
+    handler: Rc<H>,
+    stop: impl Future<Output = ()>,
+) where
     H: Fn(Request<Incoming>, SocketAddr) -> F + 'static,
     F: Future<Output = Response<Full<Bytes>>> + 'static,
 {
@@ -92,17 +118,16 @@ where
             let peer = stream
                 .peer_addr()
                 .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-            let handler = handler.clone();
+            let (handler, tls) = (handler.clone(), tls.clone());
             glommio::spawn_local(async move {
-                let service = hyper::service::service_fn(move |req| {
-                    let fut = handler(req, peer);
-                    async move { Ok::<_, std::convert::Infallible>(fut.await) }
-                });
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .keep_alive(true)
-                    .serve_connection(HyperIo(stream), service);
-                if let Err(e) = conn.await {
-                    tracing::debug!(error = %e, %peer, "HTTP connection ended with an error");
+                match tls {
+                    None => serve_connection(stream, handler, peer).await,
+                    Some(acceptor) => match acceptor.accept(stream).await {
+                        Ok(tls_stream) => serve_connection(tls_stream, handler, peer).await,
+                        Err(e) => {
+                            tracing::debug!(error = %e, %peer, "TLS handshake with a client failed")
+                        }
+                    },
                 }
             })
             .detach();

@@ -213,7 +213,12 @@ impl Driver {
             if self.stopping || self.fatal.is_some() {
                 break;
             }
+            self.pump_reads();
             self.process_ready();
+            // A round answered in that Ready lets the next one start now, not at the next event.
+            if self.pump_reads() {
+                self.process_ready();
+            }
             self.refresh_lease();
             if self.dirty {
                 self.publish();
@@ -305,10 +310,7 @@ impl Driver {
                     let _ = reply.send(Err(self.not_leader()));
                     return;
                 }
-                if let Some(ctx) = self.reads.add(reply) {
-                    self.metrics.read_index_rounds.fetch_add(1, Relaxed);
-                    self.node.read_index(ctx);
-                }
+                self.reads.add(reply);
             }
             Request::Forward { to, req, reply } => {
                 let net = self.net.clone();
@@ -352,6 +354,28 @@ impl Driver {
             reef_net::Inbound::Frame { from, bytes } => match wire::decode_raft(&bytes) {
                 Ok(msg) if msg.from == from => {
                     tracing::trace!(from, kind = ?msg.get_msg_type(), index = msg.index, commit = msg.commit, n = msg.entries.len(), "recv");
+                    if msg.get_msg_type() == MessageType::MsgHeartbeat
+                        && msg.commit > self.node.raft.raft_log.last_index()
+                    {
+                        // The leader only sends a commit index this node acknowledged holding.
+                        // Being behind it means this node lost acknowledged entries (a wiped or
+                        // restored data directory under an old id). raft-rs would panic; a node
+                        // with amnesia must not vote or serve, so it stops with the remedy.
+                        let last = self.node.raft.raft_log.last_index();
+                        tracing::error!(
+                            leader = from,
+                            commit = msg.commit,
+                            last,
+                            "this node lost log entries it had acknowledged"
+                        );
+                        self.fatal = Some(format!(
+                            "leader {from} says this node acknowledged entries up to {} but its log ends at {last}: \
+                             its data directory was wiped or replaced. It must not rejoin under the same id: \
+                             remove node {} (DELETE /admin/members/{}), then add it back with a new id and an empty data directory",
+                            msg.commit, self.id, self.id
+                        ));
+                        return;
+                    }
                     match msg.get_msg_type() {
                         MessageType::MsgHeartbeat | MessageType::MsgAppend => {
                             self.api.clocks.heard_from_leader();
@@ -376,6 +400,25 @@ impl Driver {
                 ),
                 Err(e) => tracing::warn!(peer = from, error = %e, "dropping a bad peer frame"),
             },
+            reef_net::Inbound::Request {
+                from,
+                bytes: _,
+                responder,
+            } if !self.is_member(from) => {
+                // A valid cluster certificate is not enough: a removed node keeps its
+                // certificate until it expires or the CA rotates, and must not act for users.
+                tracing::warn!(
+                    peer = from,
+                    "refusing a forwarded request from a non-member"
+                );
+                let refusal = wire::ForwardedResponse {
+                    status: 403,
+                    body: serde_json::json!({"error": format!("node {from} is not a member of this cluster")})
+                        .to_string()
+                        .into_bytes(),
+                };
+                let _ = responder.respond(refusal.encode().into());
+            }
             reef_net::Inbound::Request {
                 from,
                 bytes,
@@ -494,10 +537,7 @@ impl Driver {
             self.send(persisted);
         }
         for rs in read_states {
-            if let Some(ctx) = self.reads.round_done(&rs.request_ctx, rs.index) {
-                self.metrics.read_index_rounds.fetch_add(1, Relaxed);
-                self.node.read_index(ctx);
-            }
+            self.reads.round_done(&rs.request_ctx, rs.index);
         }
         self.release_reads();
         self.report_unreachable();
@@ -749,6 +789,38 @@ impl Driver {
                 tracing::error!(index = e.index, error = %err, "conf change refused");
                 None
             }
+        }
+    }
+
+    /// Whether `id` is a voter or learner of the current membership.
+    fn is_member(&self, id: u64) -> bool {
+        let conf = self.node.store().conf_state();
+        conf.voters.contains(&id) || conf.learners.contains(&id)
+    }
+
+    /// Starts the next ReadIndex round if readers wait and raft-rs would honour it (it drops
+    /// read requests until the leader has committed an entry of its own term), and retries a
+    /// round that went unanswered for an election timeout.
+    fn pump_reads(&mut self) -> bool {
+        if self.role != Role::Leader {
+            return false;
+        }
+        let now = Instant::now();
+        let r = &self.config.raft;
+        let timeout = Duration::from_millis(r.tick_ms * r.election_tick as u64);
+        if self.reads.requeue_stale(now, timeout) {
+            tracing::warn!("a ReadIndex round went unanswered; retrying its reads");
+        }
+        if !self.node.raft.commit_to_current_term() {
+            return false;
+        }
+        match self.reads.start_round(now) {
+            Some(ctx) => {
+                self.metrics.read_index_rounds.fetch_add(1, Relaxed);
+                self.node.read_index(ctx);
+                true
+            }
+            None => false,
         }
     }
 

@@ -1,5 +1,5 @@
-//! `reef-slt [--engine-name sqlite] [-v] FILE_OR_DIR...`: run sqllogictest files against
-//! reef-engine. Prints per-file counts and the failures (SQL, expected, actual), then a final
+//! `reef-slt [--engine-name sqlite]... [-v] FILE_OR_DIR...`: run sqllogictest files against
+//! reef-engine (`--engine-name` may repeat; `onlyif`/`skipif` match any of the names). Prints per-file counts and the failures (SQL, expected, actual), then a final
 //! line `N passed, M failed`; exits 1 if anything failed.
 
 use std::path::PathBuf;
@@ -16,10 +16,17 @@ fn main() -> ExitCode {
     let mut opts = Options::default();
     let mut roots: Vec<PathBuf> = Vec::new();
     let mut args = std::env::args().skip(1);
+    let mut named = false;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--engine-name" => match args.next() {
-                Some(n) => opts.engine_name = n,
+                Some(n) => {
+                    if !named {
+                        opts.engine_names.clear();
+                        named = true;
+                    }
+                    opts.engine_names.push(n)
+                }
                 None => return usage(),
             },
             "-v" | "--verbose" => opts.verbose = true,
