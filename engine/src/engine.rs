@@ -178,6 +178,45 @@ impl Engine {
         digest(&self.state)
     }
 
+    /// Opens the snapshot at `path` (memory-mapped), validates it once (header, version,
+    /// crc32c, rkyv bytecheck, run offsets) and makes it the whole state: every table and
+    /// index reads its base from the file, deltas start empty, and the applied index/term
+    /// and idempotency table are the snapshot's. On any error the previous state stays
+    /// intact and the error names the file.
+    pub fn restore(&mut self, path: &std::path::Path) -> Result<(), crate::snapshot::Error> {
+        let m = crate::snapshot::Mapped::open(path)?;
+        let st = crate::snapshot::install::state_of(&m, &self.config)?;
+        self.state = st;
+        Ok(())
+    }
+
+    /// After a snapshot of one of this engine's own views was written to `path`: serve the
+    /// data it covers from the file and drop from each delta exactly the entries it covers;
+    /// changes applied after the snapshot's index stay in the delta. The catalog, the
+    /// idempotency table and the applied index are untouched. On any error nothing
+    /// changes (the engine keeps serving from memory).
+    pub fn rebase(&mut self, path: &std::path::Path) -> Result<(), crate::snapshot::Error> {
+        let m = crate::snapshot::Mapped::open(path)?;
+        self.rebase_mapped(&m)
+    }
+
+    /// [`Engine::rebase`] onto a snapshot already opened (and so validated) with
+    /// [`snapshot::Mapped::open`](crate::snapshot::Mapped::open), which can run on another
+    /// thread: the swap itself only walks the deltas.
+    pub fn rebase_mapped(
+        &mut self,
+        m: &Arc<crate::snapshot::Mapped>,
+    ) -> Result<(), crate::snapshot::Error> {
+        let mut st = self.state.clone();
+        crate::snapshot::install::rebase(&mut st, m)?;
+        self.state = st;
+        Ok(())
+    }
+
+    pub(crate) fn into_state(self) -> State {
+        self.state
+    }
+
     /// Replace the whole state (installing a snapshot).
     pub fn install(&mut self, view: &View) {
         self.state = view.state().clone();

@@ -83,6 +83,7 @@ pub(crate) mod plan;
 pub mod pmap;
 mod prepare;
 mod result;
+pub mod snapshot;
 pub mod state;
 pub mod store;
 mod value;

@@ -359,6 +359,91 @@ impl<'a> SourceText<'a> {
         }
     }
 
+    /// The source text of each item of a SELECT list whose `SELECT` keyword ends at `after`,
+    /// split at top-level commas (skipping quoted text, comments and parentheses) and ending
+    /// at the clause keyword, `)` or `;` that closes the list. SQLite names a result column
+    /// after this text; the parser's spans leave out closing parentheses, leading unary
+    /// operators and `*` arguments, so they cannot be used. None when the text cannot be
+    /// split (the caller falls back to the span or the printed expression).
+    pub(crate) fn select_items(&self, after: Location) -> Option<Vec<&'a str>> {
+        const ENDS: [&str; 10] = [
+            "FROM",
+            "WHERE",
+            "GROUP",
+            "HAVING",
+            "ORDER",
+            "LIMIT",
+            "UNION",
+            "INTERSECT",
+            "EXCEPT",
+            "WINDOW",
+        ];
+        let bytes = self.sql.as_bytes();
+        let mut i = self.offset(after)?;
+        let word_at = |i: usize| {
+            let n = bytes[i..]
+                .iter()
+                .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_' || **b == b'$')
+                .count();
+            &self.sql[i..i + n]
+        };
+        // Skip the `DISTINCT` / `ALL` quantifier.
+        let rest = &self.sql[i..];
+        let lead = rest.len() - rest.trim_start().len();
+        let w = word_at(i + lead);
+        if w.eq_ignore_ascii_case("DISTINCT") || w.eq_ignore_ascii_case("ALL") {
+            i += lead + w.len();
+        }
+        let mut items = Vec::new();
+        let mut start = i;
+        let mut depth = 0usize;
+        while i < bytes.len() {
+            let b = bytes[i];
+            match b {
+                b'\'' | b'"' | b'`' | b'[' => {
+                    let close = if b == b'[' { b']' } else { b };
+                    let end = bytes[i + 1..].iter().position(|&c| c == close)?;
+                    i += end + 2;
+                    continue;
+                }
+                b'-' if bytes.get(i + 1) == Some(&b'-') => {
+                    let end = bytes[i..].iter().position(|&c| c == b'\n');
+                    i = end.map_or(bytes.len(), |e| i + e + 1);
+                    continue;
+                }
+                b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                    let end = self.sql[i + 2..].find("*/")?;
+                    i += end + 4;
+                    continue;
+                }
+                b'(' => depth += 1,
+                b')' if depth == 0 => break,
+                b')' => depth -= 1,
+                b';' if depth == 0 => break,
+                b',' if depth == 0 => {
+                    items.push(self.sql[start..i].trim());
+                    start = i + 1;
+                }
+                c if c.is_ascii_alphabetic() || c == b'_' => {
+                    let w = word_at(i);
+                    let prev_ok = i == 0
+                        || !bytes[i - 1].is_ascii_alphanumeric()
+                            && bytes[i - 1] != b'_'
+                            && bytes[i - 1] != b'.';
+                    if depth == 0 && prev_ok && ENDS.iter().any(|k| w.eq_ignore_ascii_case(k)) {
+                        break;
+                    }
+                    i += w.len().max(1);
+                    continue;
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        items.push(self.sql[start..i.min(bytes.len())].trim());
+        Some(items)
+    }
+
     /// Whether the literal at `span` was written as a hexadecimal integer (`0x1F`), which the
     /// parser reports the same way as a blob literal (`x'1F'`).
     pub(crate) fn is_hex_integer(&self, span: Span) -> bool {

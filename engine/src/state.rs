@@ -29,6 +29,8 @@ pub struct State {
     pub dedup: DedupTable,
     pub applied_index: u64,
     pub applied_term: u64,
+    /// Stores of views written as snapshots, for `Engine::rebase` (shared by all clones).
+    pub(crate) built: Arc<crate::snapshot::install::BuiltViews>,
 }
 
 impl Default for State {
@@ -39,6 +41,7 @@ impl Default for State {
             dedup: DedupTable::default(),
             applied_index: 0,
             applied_term: 0,
+            built: Arc::default(),
         }
     }
 }

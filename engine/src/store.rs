@@ -172,7 +172,7 @@ pub enum Slot {
 }
 
 impl Slot {
-    fn value(bytes: &[u8]) -> Slot {
+    pub(crate) fn value(bytes: &[u8]) -> Slot {
         if bytes.len() <= SMALL {
             let mut b = [0u8; SMALL];
             b[..bytes.len()].copy_from_slice(bytes);
@@ -296,6 +296,21 @@ impl<K: StoreKey> Layered<K> {
             base_empty: len == 0,
             base,
             delta: PMap::new(),
+            len,
+        }
+    }
+
+    /// A store from a base, a delta over it and the live count of the two merged (how a
+    /// store is re-based onto a new snapshot).
+    pub(crate) fn from_parts(
+        base: Arc<dyn BaseLayer>,
+        delta: PMap<K, Slot>,
+        len: u64,
+    ) -> Layered<K> {
+        Layered {
+            base_empty: base.is_empty(),
+            base,
+            delta,
             len,
         }
     }

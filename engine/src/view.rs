@@ -55,6 +55,22 @@ impl View {
         digest(&self.state)
     }
 
+    /// Entries (values and tombstones) held in memory above the tables' and indexes' base
+    /// layers: what changed since the last snapshot the engine serves from.
+    pub fn delta_entries(&self) -> u64 {
+        self.state
+            .tables
+            .values()
+            .map(|t| {
+                t.rows.delta().len() as u64
+                    + t.indexes
+                        .values()
+                        .map(|i| i.delta().len() as u64)
+                        .sum::<u64>()
+            })
+            .sum()
+    }
+
     /// Run read-only statements against this view (no plan cache; see [`QueryRunner`]).
     pub fn query(&self, statements: &[Statement], config: &EngineConfig) -> BatchResult {
         QueryRunner::new(config.clone()).query(self, statements)

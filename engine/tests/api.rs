@@ -509,3 +509,55 @@ fn explain_query_plan_rows() {
         r#"{"columns":["id","parent","notused","detail"],"types":["","","",""],"values":[[1,0,0,"SEARCH t USING INDEX ta (a=?)"]]}"#
     );
 }
+
+/// Result column names are what SQLite (and so `reefdb shell` and rqlite clients) show: the
+/// expression's source text as written, a bare column's name, and `AS` aliases winning.
+#[test]
+fn result_column_names_follow_sqlite() {
+    let mut e = Engine::new(EngineConfig::default());
+    e.execute(&[
+        "CREATE TABLE t(a INTEGER, b TEXT, v)",
+        "INSERT INTO t VALUES(1, 'x', 2.5)",
+    ]);
+    let view = e.view();
+    let cases: &[(&str, &[&str])] = &[
+        ("SELECT count(*) FROM t", &["count(*)"]),
+        ("SELECT COUNT(*) FROM t", &["COUNT(*)"]),
+        (
+            "SELECT typeof(v), a+b, a + 1 FROM t",
+            &["typeof(v)", "a+b", "a + 1"],
+        ),
+        ("SELECT a AS x, b y, t.a, T.b FROM t", &["x", "y", "a", "b"]),
+        ("SELECT *, 1 FROM t", &["a", "b", "v", "1"]),
+        ("SELECT t.* FROM t", &["a", "b", "v"]),
+        (
+            "SELECT 'lit', NULL, -a, max(a, 2) FROM t",
+            &["'lit'", "NULL", "-a", "max(a, 2)"],
+        ),
+        (
+            "SELECT sum(a) AS s, upper(b) FROM t GROUP BY b",
+            &["s", "upper(b)"],
+        ),
+        (
+            "SELECT (SELECT 1), a IS NULL FROM t",
+            &["(SELECT 1)", "a IS NULL"],
+        ),
+        ("SELECT name, type FROM sqlite_master", &["name", "type"]),
+        ("SELECT count(*) AS n FROM sqlite_schema", &["n"]),
+        ("SELECT x FROM (SELECT a AS x FROM t)", &["x"]),
+    ];
+    let mut wrong = Vec::new();
+    for (sql, want) in cases {
+        let r = view.query(&[Statement::new(*sql)], &EngineConfig::default());
+        match &r[0] {
+            StatementResult::Query(rows) => {
+                let got: Vec<&str> = rows.columns.iter().map(|c| c.as_str()).collect();
+                if &got != want {
+                    wrong.push(format!("{sql}: got {got:?}, want {want:?}"));
+                }
+            }
+            other => wrong.push(format!("{sql}: {other:?}")),
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

@@ -734,7 +734,11 @@ impl<'a> Compiler<'a> {
         let mut proj = Vec::new();
         let mut cols = Vec::new();
         let mut aliases: Vec<Option<String>> = Vec::new();
-        for item in &sel.projection {
+        let item_texts = self
+            .text
+            .select_items(sel.select_token.0.span.end)
+            .filter(|t| t.len() == sel.projection.len());
+        for (item_no, item) in sel.projection.iter().enumerate() {
             match item {
                 ast::SelectItem::UnnamedExpr(e)
                 | ast::SelectItem::ExprWithAlias { expr: e, .. } => {
@@ -748,10 +752,14 @@ impl<'a> Compiler<'a> {
                         _ => None,
                     };
                     let name = alias.clone().unwrap_or_else(|| {
+                        let text = || match &item_texts {
+                            Some(t) if !t[item_no].is_empty() => t[item_no].to_string(),
+                            _ => self.expr_text(e),
+                        };
                         if bare {
-                            info.col_name.clone().unwrap_or_else(|| self.expr_text(e))
+                            info.col_name.clone().unwrap_or_else(text)
                         } else {
-                            self.expr_text(e)
+                            text()
                         }
                     });
                     cols.push(OutCol {
