@@ -17,7 +17,9 @@ fn small_log(text: String) -> String {
 }
 
 fn status(c: &Cluster, n: u64, key: &str) -> u64 {
-    c.status(n).map(|s| s[key].as_u64().unwrap_or(0)).unwrap_or(0)
+    c.status(n)
+        .map(|s| s[key].as_u64().unwrap_or(0))
+        .unwrap_or(0)
 }
 
 fn metric(c: &Cluster, n: u64, name: &str) -> f64 {
@@ -43,7 +45,11 @@ fn segments(c: &Cluster, n: u64) -> usize {
 /// Waits until every running node applied the same index, then returns their digests.
 fn digests(c: &Cluster) -> Vec<String> {
     c.wait_for(LONG, "every node to apply the same index", |c| {
-        let applied: Vec<u64> = c.running().iter().map(|n| status(c, *n, "applied_index")).collect();
+        let applied: Vec<u64> = c
+            .running()
+            .iter()
+            .map(|n| status(c, *n, "applied_index"))
+            .collect();
         applied.windows(2).all(|w| w[0] == w[1]) && applied[0] > 0
     });
     c.running()
@@ -65,7 +71,10 @@ fn compaction_snapshot_catch_up_and_restart_from_snapshot() {
         c.start_node(n);
     }
     let leader = c.wait_leader(LONG);
-    let (code, v) = c.execute(leader, &json!(["CREATE TABLE big(id INTEGER PRIMARY KEY, body TEXT)"]));
+    let (code, v) = c.execute(
+        leader,
+        &json!(["CREATE TABLE big(id INTEGER PRIMARY KEY, body TEXT)"]),
+    );
     assert_eq!(code, 200, "{v}");
     let away = (1..=3).find(|n| *n != leader).unwrap();
     c.kill(away);
@@ -76,10 +85,16 @@ fn compaction_snapshot_catch_up_and_restart_from_snapshot() {
         let batch: Vec<serde_json::Value> = (0..5)
             .map(|j| json!(["INSERT INTO big(body) VALUES(?)", format!("{i}-{j}-{body}")]))
             .collect();
-        let (code, v) = c.execute(leader, &json!([batch[0], batch[1], batch[2], batch[3], batch[4]]));
+        let (code, v) = c.execute(
+            leader,
+            &json!([batch[0], batch[1], batch[2], batch[3], batch[4]]),
+        );
         assert_eq!(code, 200, "{v}");
         // One entry per row, to move the index further.
-        let (code, v) = c.execute(leader, &json!([["INSERT INTO big(body) VALUES(?)", format!("single-{i}")]]));
+        let (code, v) = c.execute(
+            leader,
+            &json!([["INSERT INTO big(body) VALUES(?)", format!("single-{i}")]]),
+        );
         assert_eq!(code, 200, "{v}");
     }
     c.wait_for(LONG, "the leader to snapshot and compact", |c| {
@@ -108,7 +123,10 @@ fn compaction_snapshot_catch_up_and_restart_from_snapshot() {
     assert!(sent >= 1.0, "no node counted a snapshot sent");
     // And then by log.
     for i in 0..20 {
-        let (code, v) = c.execute(leader, &json!([["INSERT INTO big(body) VALUES(?)", format!("after-{i}")]]));
+        let (code, v) = c.execute(
+            leader,
+            &json!([["INSERT INTO big(body) VALUES(?)", format!("after-{i}")]]),
+        );
         assert_eq!(code, 200, "{v}");
     }
     let d = digests(&c);
@@ -126,6 +144,13 @@ fn compaction_snapshot_catch_up_and_restart_from_snapshot() {
     }
     c.wait_leader(LONG);
     let d2 = digests(&c);
-    assert!(d2.windows(2).all(|w| w[0] == w[1]), "digests differ after restart: {d2:?}");
-    assert_eq!(d2[0].split('@').next(), d[0].split('@').next(), "restart changed the state");
+    assert!(
+        d2.windows(2).all(|w| w[0] == w[1]),
+        "digests differ after restart: {d2:?}"
+    );
+    assert_eq!(
+        d2[0].split('@').next(),
+        d[0].split('@').next(),
+        "restart changed the state"
+    );
 }

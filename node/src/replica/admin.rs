@@ -16,9 +16,15 @@ use raft::eraftpb::{ConfChangeSingle, ConfChangeType, ConfChangeV2};
 
 pub enum AdminOp {
     AddLearner(JoinContext),
-    Promote { id: u64 },
-    Remove { id: u64 },
-    TransferLeader { to: Option<u64> },
+    Promote {
+        id: u64,
+    },
+    Remove {
+        id: u64,
+    },
+    TransferLeader {
+        to: Option<u64>,
+    },
     /// Build a snapshot of this node's state now (any node).
     Snapshot,
     /// Compact this node's log up to its latest snapshot (any node).

@@ -56,6 +56,8 @@ pub enum Event {
     SnapshotReceived {
         msg: Message,
     },
+    /// A background snapshot build finished (or failed).
+    SnapshotBuilt(Result<super::snapshots::Built, String>),
     Shutdown,
 }
 
@@ -444,10 +446,25 @@ impl Driver {
                 })
                 .detach();
             }
-            reef_net::Inbound::Snapshot { from, .. } => {
-                tracing::warn!(
-                    peer = from,
-                    "snapshot streams are not handled yet; dropping"
+            reef_net::Inbound::Snapshot { from, stream } => {
+                // A node that joins knows no membership until its first snapshot, so it
+                // takes one from any certified peer; raft-rs still judges the MsgSnapshot.
+                let joining = {
+                    let conf = self.node.store().conf_state();
+                    conf.voters.is_empty() && conf.learners.is_empty()
+                };
+                if self.removed || !(joining || self.is_member(from)) {
+                    tracing::warn!(
+                        peer = from,
+                        "refusing a snapshot from a node that is not a member"
+                    );
+                    return;
+                }
+                super::snapshots::spawn_receive(
+                    self.snaps.clone(),
+                    from,
+                    stream,
+                    self.events.clone(),
                 );
             }
         }

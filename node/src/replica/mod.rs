@@ -232,7 +232,12 @@ pub async fn open(
             ))
         })?;
         log.set_latest_snapshot(m.to_raft_metadata());
-        tracing::info!(index = m.index, term = m.term, bytes = m.size, "serving from snapshot");
+        tracing::info!(
+            index = m.index,
+            term = m.term,
+            bytes = m.size,
+            "serving from snapshot"
+        );
     }
     let applied = engine.applied_index();
 

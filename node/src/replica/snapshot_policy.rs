@@ -44,7 +44,13 @@ impl Driver {
         let mut metadata = std::collections::BTreeMap::new();
         metadata.insert(METADATA_KEY.to_string(), self.book.encode());
         tracing::info!(index = view.applied_index(), "building a snapshot");
-        super::snapshots::spawn_build(view, conf, metadata, self.snaps.clone(), self.events.clone());
+        super::snapshots::spawn_build(
+            view,
+            conf,
+            metadata,
+            self.snaps.clone(),
+            self.events.clone(),
+        );
     }
 
     pub(super) fn on_snapshot_built(&mut self, result: Result<Built, String>) {
@@ -62,11 +68,22 @@ impl Driver {
         };
         let m = &built.manifest;
         let (index, term) = (m.index, m.term);
-        tracing::info!(index, term, bytes = m.size, secs = built.secs, "snapshot built");
+        tracing::info!(
+            index,
+            term,
+            bytes = m.size,
+            secs = built.secs,
+            "snapshot built"
+        );
         self.metrics.snapshots_built.fetch_add(1, Relaxed);
         self.metrics.snapshot_build_seconds.observe(built.secs);
-        self.metrics.replica.last_snapshot_bytes.store(m.size, Relaxed);
-        self.node.mut_store().set_latest_snapshot(m.to_raft_metadata());
+        self.metrics
+            .replica
+            .last_snapshot_bytes
+            .store(m.size, Relaxed);
+        self.node
+            .mut_store()
+            .set_latest_snapshot(m.to_raft_metadata());
         self.snapshot_index = index;
         // Serve from the new snapshot: the engine maps it and keeps in its delta only what
         // changed after `index`.
@@ -135,10 +152,11 @@ impl Driver {
             return;
         }
         self.node.mut_store().set_latest_snapshot(meta.clone());
-        if let Ok(Some(m)) = self.snaps.list().map(|l| {
-            l.into_iter()
-                .find(|m| m.index == index && m.term == term)
-        }) {
+        if let Ok(Some(m)) = self
+            .snaps
+            .list()
+            .map(|l| l.into_iter().find(|m| m.index == index && m.term == term))
+        {
             if let Some(book) = m
                 .metadata
                 .get(METADATA_KEY)
@@ -162,7 +180,12 @@ impl Driver {
         self.applied = index;
         self.snapshot_index = index;
         self.metrics.snapshots_installed.fetch_add(1, Relaxed);
-        tracing::info!(index, term, secs = started.elapsed().as_secs_f64(), "snapshot installed");
+        tracing::info!(
+            index,
+            term,
+            secs = started.elapsed().as_secs_f64(),
+            "snapshot installed"
+        );
         self.delete_older_snapshots(index, term);
         self.publish();
         self.release_reads();

@@ -211,11 +211,8 @@ pub fn spawn_build(
                 .name("reef-snapshot".into())
                 .spawn(move || {
                     let r = reef_engine::snapshot::write(&view, &mut |bytes: &[u8]| {
-                        futures::executor::block_on(futures::SinkExt::send(
-                            &mut tx,
-                            bytes.to_vec(),
-                        ))
-                        .map_err(|_| std::io::Error::other("snapshot writer went away"))
+                        futures::executor::block_on(futures::SinkExt::send(&mut tx, bytes.to_vec()))
+                            .map_err(|_| std::io::Error::other("snapshot writer went away"))
                     });
                     let _ = done_tx.send(r.map_err(|e| e.to_string()));
                 })
