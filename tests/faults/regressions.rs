@@ -71,7 +71,6 @@ fn update_binds_anonymous_parameters_left_to_right() {
 /// and `count(*)` comes back as `count`; SQLite (and rqlite clients reading by name) expect
 /// the expression text.
 #[test]
-#[ignore = "bug: engine truncates expression column names (`typeof(v`, `count`); fix in progress on the esnap branch"]
 fn expression_columns_are_named_by_their_text() {
     let _turn = crate::take_turn();
     let (h, call) = single_node();
