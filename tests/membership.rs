@@ -61,6 +61,17 @@ fn grow_to_four_move_leadership_remove_an_original_and_lose_nothing() {
     let writers = start_writers(addrs, 4, stop.clone(), acks.clone());
     std::thread::sleep(Duration::from_millis(500));
 
+    // Every member snapshots and compacts its log away, so the new node cannot catch up by
+    // log alone: it must be sent a snapshot, then the log after it.
+    for n in 1..=3 {
+        let (code, v) = admin(&c, n, "POST", "/admin/snapshot", None);
+        assert_eq!(code, 200, "snapshot on node {n}: {v}");
+        assert!(v["snapshot_index"].as_u64().unwrap() > 1, "{v}");
+        let (code, v) = admin(&c, n, "POST", "/admin/compact", None);
+        assert_eq!(code, 200, "compact on node {n}: {v}");
+        assert!(v["first_index"].as_u64().unwrap() > 1, "{v}");
+    }
+
     // A new node with an empty data directory waits to be added.
     c.start_node(4);
     std::thread::sleep(Duration::from_millis(500));
@@ -96,6 +107,15 @@ fn grow_to_four_move_leadership_remove_an_original_and_lose_nothing() {
         .unwrap()
         .clone();
     assert_eq!(n4["suffrage"], "voter", "{nodes}");
+    let (_, metrics) = http(c.node(4).http, "GET", "/metrics", None).unwrap();
+    let installed = metrics
+        .as_str()
+        .unwrap_or("")
+        .lines()
+        .find_map(|l| l.strip_prefix("reefdb_snapshots_installed_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or(0.0);
+    assert!(installed >= 1.0, "node 4 caught up without a snapshot");
 
     // Leadership moves to the new node.
     let (code, v) = admin(

@@ -90,6 +90,9 @@ pub struct RaftLog {
     ops_sent: u64,
     shared: Rc<Shared>,
     latest_snapshot: Option<SnapshotMetadata>,
+    /// Set when raft-rs asked for a snapshot that the latest one cannot serve (none yet, or
+    /// one whose membership lacks the recipient, e.g. a learner added after it was built).
+    snapshot_wanted: std::cell::Cell<bool>,
     writer_task: Option<glommio::Task<()>>,
 }
 
@@ -174,6 +177,7 @@ impl RaftLog {
             ops_sent: 0,
             shared,
             latest_snapshot: None,
+            snapshot_wanted: std::cell::Cell::new(false),
             writer_task: Some(writer_task),
         };
         log.latest_snapshot =
@@ -418,6 +422,12 @@ impl RaftLog {
         {
             self.latest_snapshot = Some(meta);
         }
+    }
+
+    /// Whether `Storage::snapshot` was asked for a snapshot it could not offer since the last
+    /// call: the node should build a fresh one (raft-rs asks again later).
+    pub fn take_snapshot_wanted(&self) -> bool {
+        self.snapshot_wanted.replace(false)
     }
 
     /// A future that resolves once everything staged before this call is durable, or with the
@@ -861,16 +871,27 @@ impl raft::Storage for RaftLog {
         Ok(self.index.last_index())
     }
 
-    fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
+    fn snapshot(&self, request_index: u64, to: u64) -> raft::Result<Snapshot> {
         match &self.latest_snapshot {
-            Some(m) if m.index >= request_index => {
+            // A recipient missing from the snapshot's membership would ignore it.
+            Some(m) if m.index >= request_index && conf_has(m.get_conf_state(), to) => {
                 let mut s = Snapshot::default();
                 s.set_metadata(m.clone());
                 Ok(s)
             }
-            _ => Err(raft::Error::Store(
-                StorageError::SnapshotTemporarilyUnavailable,
-            )),
+            _ => {
+                self.snapshot_wanted.set(true);
+                Err(raft::Error::Store(
+                    StorageError::SnapshotTemporarilyUnavailable,
+                ))
+            }
         }
     }
+}
+
+fn conf_has(c: &raft::eraftpb::ConfState, id: u64) -> bool {
+    c.voters.contains(&id)
+        || c.learners.contains(&id)
+        || c.voters_outgoing.contains(&id)
+        || c.learners_next.contains(&id)
 }

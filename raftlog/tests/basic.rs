@@ -278,3 +278,40 @@ fn snapshot_store_round_trip_and_chunk_checks() {
         assert!(store.list().unwrap().is_empty());
     });
 }
+
+/// raft-rs is offered the latest snapshot only when it can serve the request: recent enough
+/// and with the recipient in its membership (a learner added after the snapshot was built
+/// would ignore it). Otherwise the log says a fresh snapshot is wanted.
+#[test]
+fn snapshot_offer_needs_the_recipient_in_its_membership() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    run(move || async move {
+        let mut log = RaftLog::open(&path, small_cfg()).await.unwrap();
+        let unavailable = |r: raft::Result<raft::eraftpb::Snapshot>| {
+            matches!(
+                r,
+                Err(raft::Error::Store(
+                    raft::StorageError::SnapshotTemporarilyUnavailable
+                ))
+            )
+        };
+        assert!(unavailable(log.snapshot(0, 2)));
+        assert!(log.take_snapshot_wanted());
+        assert!(!log.take_snapshot_wanted(), "the flag is taken once");
+
+        let mut meta = SnapshotMetadata::default();
+        meta.index = 10;
+        meta.term = 2;
+        meta.mut_conf_state().voters = vec![1, 2, 3];
+        log.set_latest_snapshot(meta);
+        assert_eq!(log.snapshot(0, 2).unwrap().get_metadata().index, 10);
+        assert!(!log.take_snapshot_wanted());
+        // Node 4 is not in the snapshot's membership; a request past index 10 is too new.
+        assert!(unavailable(log.snapshot(0, 4)));
+        assert!(log.take_snapshot_wanted());
+        assert!(unavailable(log.snapshot(11, 2)));
+        assert!(log.take_snapshot_wanted());
+        log.close().await.unwrap();
+    });
+}

@@ -238,6 +238,7 @@ impl Driver {
                 }
                 self.ticks += 1;
                 self.copy_peer_figures();
+                self.maybe_snapshot();
             }
             Event::Request(r) => self.on_request(r),
             Event::Peer(inbound) => self.on_peer(inbound),

@@ -2,8 +2,9 @@
 //! the leader replaces its state.
 //!
 //! A snapshot starts when enough entries were applied since the last one
-//! (`snapshot.entries`), when the log grew past `snapshot.log_bytes`, or on demand
-//! (`POST /admin/snapshot`). It is built from the current view in the background
+//! (`snapshot.entries`), when the log grew past `snapshot.log_bytes`, when raft-rs needs to
+//! send a follower a snapshot the latest one cannot serve (a learner added after it was
+//! built is not in its membership), or on demand (`POST /admin/snapshot`). It is built from the current view in the background
 //! (`snapshots::spawn_build`). When it is done: raft-rs is told it exists (so a follower
 //! behind the log's first index gets it), the engine re-bases onto it (its delta keeps only
 //! what changed after the snapshot's index), the log is compacted to
@@ -20,6 +21,12 @@ impl Driver {
     /// Starts a background build when a threshold is crossed.
     pub(super) fn maybe_snapshot(&mut self) {
         if self.building || self.removed {
+            return;
+        }
+        // raft-rs wanted to send a follower a snapshot the latest one cannot serve.
+        if self.node.store().take_snapshot_wanted() {
+            tracing::info!("a follower needs a snapshot that includes it; building one");
+            self.start_snapshot();
             return;
         }
         let cfg = &self.config.snapshot;
