@@ -6,11 +6,15 @@
 //! [`Request`] messages and read what it publishes on the [`Board`].
 
 pub mod admin;
+mod apply;
 pub mod clocks;
 pub mod driver;
+mod inbound;
 pub mod peers;
 pub mod pending;
+mod publish;
 pub mod reads;
+mod serve_reads;
 pub mod snapshot_policy;
 pub mod snapshots;
 pub mod wire;
