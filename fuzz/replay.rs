@@ -2,6 +2,9 @@
 //! is caught by `cargo nextest run --workspace` without cargo-fuzz or a nightly flag. Included
 //! by path from each crate's `tests/fuzz_regressions.rs` (not part of the fuzz crate itself).
 
+// Included by path into several test crates, each using only some of these helpers.
+#![allow(dead_code)]
+
 use std::path::{Path, PathBuf};
 
 /// The `fuzz/` folder, from a crate's `CARGO_MANIFEST_DIR` and its depth below the repo root.

@@ -2,6 +2,9 @@
 //! lengths, split points) from it, and an exhausted input reads as zeros. Kept dependency-free
 //! so the corpus replay tests in each crate can include the harnesses by path.
 
+// Included by path into several test crates, each using only some of these helpers.
+#![allow(dead_code)]
+
 pub struct Input<'a> {
     data: &'a [u8],
 }

@@ -18,7 +18,9 @@ use super::input::Input;
 pub fn run(data: &[u8]) {
     let mut input = Input::new(data);
     let max = 1 + input.u16() as usize % 4096;
-    let mut cuts: Vec<usize> = (0..input.byte() % 8).map(|_| input.u16() as usize).collect();
+    let mut cuts: Vec<usize> = (0..input.byte() % 8)
+        .map(|_| input.u16() as usize)
+        .collect();
     let stream = input.rest();
     for c in &mut cuts {
         *c %= stream.len() + 1;

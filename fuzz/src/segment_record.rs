@@ -79,7 +79,10 @@ fn segment(input: &mut Input) {
                 file.truncate(file.len().saturating_sub(cut));
             }
             // Zeroes, as preallocated space reads.
-            _ => file.resize(file.len() + RECORD_ALIGN as usize * (input.byte() as usize % 8), 0),
+            _ => file.resize(
+                file.len() + RECORD_ALIGN as usize * (input.byte() as usize % 8),
+                0,
+            ),
         }
     }
     check_scan(file);
