@@ -55,6 +55,12 @@ struct Rewriter<'e> {
     env: &'e FnEnv,
     now_ms: i64,
     changed: bool,
+    /// Depth inside `a . b` field-access chains. A literal is not a valid step of such a chain
+    /// (`-1 . random()` would print as `-1 . -42`, which does not parse) and next to one it
+    /// reads differently (`random().x` would become `-42.x`, a real number with an alias).
+    /// The engine refuses these chains when planning, so calls inside them stay as written:
+    /// every replica then refuses the statement alike, and the batch seed covers the rest.
+    in_field_access: usize,
 }
 
 fn string_lit(s: String) -> ast::Expr {
@@ -69,7 +75,21 @@ fn now_text(ms: i64) -> String {
 impl VisitorMut for Rewriter<'_> {
     type Break = ();
 
+    fn pre_visit_expr(&mut self, e: &mut ast::Expr) -> ControlFlow<()> {
+        if matches!(e, ast::Expr::CompoundFieldAccess { .. }) {
+            self.in_field_access += 1;
+        }
+        ControlFlow::Continue(())
+    }
+
     fn post_visit_expr(&mut self, e: &mut ast::Expr) -> ControlFlow<()> {
+        if matches!(e, ast::Expr::CompoundFieldAccess { .. }) {
+            self.in_field_access -= 1;
+            return ControlFlow::Continue(());
+        }
+        if self.in_field_access > 0 {
+            return ControlFlow::Continue(());
+        }
         let ast::Expr::Function(f) = e else {
             return ControlFlow::Continue(());
         };
@@ -170,6 +190,21 @@ fn kind_of(parsed: &[Parsed]) -> StatementKind {
     StatementKind::Read
 }
 
+/// Statements whose SQL is kept and run later (column defaults, view and trigger bodies, the
+/// schema text itself): a call there must run each time the definition is used, not once now,
+/// so `DEFAULT CURRENT_TIMESTAMP` stays the insert time. Apply evaluates what is left with the
+/// batch's time and seed, so leaving them is as deterministic as a literal.
+fn stores_definition(st: &ast::Statement) -> bool {
+    matches!(
+        st,
+        ast::Statement::CreateTable(_)
+            | ast::Statement::CreateView(_)
+            | ast::Statement::CreateTrigger(_)
+            | ast::Statement::CreateIndex(_)
+            | ast::Statement::AlterTable(_)
+    )
+}
+
 /// Parse, classify and rewrite a request's statements into a batch to propose.
 pub fn prepare(
     statements: Vec<Statement>,
@@ -198,10 +233,13 @@ pub fn prepare(
             env: &env,
             now_ms: opts.now_ms,
             changed: false,
+            in_field_access: 0,
         };
         for p in &mut parsed {
             if let Parsed::Stmt(st) = p {
-                let _ = st.visit(&mut rw);
+                if !stores_definition(st) {
+                    let _ = st.visit(&mut rw);
+                }
             }
         }
         let sql = if rw.changed {

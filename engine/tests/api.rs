@@ -325,6 +325,94 @@ fn prepare_rewrites_nondeterminism_and_classifies() {
     );
 }
 
+/// Defaults, view and trigger bodies run each time they are used, so `prepare` must not
+/// freeze their calls into the literals of the CREATE statement's moment: every row gets its
+/// own insert time and its own random value, and the schema keeps the text as written.
+#[test]
+fn prepare_keeps_calls_in_stored_definitions() {
+    let config = EngineConfig::default();
+    let opts = |now_ms, seed| PrepareOptions {
+        client_id: 1,
+        seq: seed,
+        transaction: false,
+        now_ms,
+        seed,
+    };
+    let ddl = [
+        "CREATE TABLE t(a, r DEFAULT (random()), at DEFAULT CURRENT_TIMESTAMP)",
+        "CREATE TABLE h(x)",
+        "CREATE TRIGGER tr AFTER INSERT ON t BEGIN INSERT INTO h VALUES(random()); END",
+        "CREATE VIEW v AS SELECT random() AS r",
+    ];
+    let p = prepare(
+        ddl.iter().map(|s| Statement::new(*s)).collect(),
+        opts(1_700_000_000_000, 5),
+        &config,
+    )
+    .unwrap();
+    for (got, want) in p.batch.statements.iter().zip(ddl) {
+        assert_eq!(got.sql, want, "a stored definition is proposed as written");
+    }
+    let mut e = Engine::new(config.clone());
+    let r = e.apply(1, 1, &p.batch);
+    assert!(
+        r.iter().all(|r| !matches!(r, StatementResult::Error(_))),
+        "{r:?}"
+    );
+    // Two inserts a day apart, each batch with its own time and seed.
+    for (i, now_ms) in [(2, 1_700_000_000_000), (3, 1_700_086_400_000)] {
+        let p = prepare(
+            vec![Statement::new("INSERT INTO t(a) VALUES(1), (2)")],
+            opts(now_ms, i),
+            &config,
+        )
+        .unwrap();
+        let r = e.apply(i, 1, &p.batch);
+        assert!(!matches!(r[0], StatementResult::Error(_)), "{r:?}");
+    }
+    let r = e.apply(4, 1, &batch(&["SELECT r, at FROM t", "SELECT x FROM h"]));
+    let t = rows(&r[0]);
+    let at: Vec<&Value> = t.iter().map(|row| &row[1]).collect();
+    assert_eq!(
+        at,
+        [
+            &Value::from("2023-11-14 22:13:20"),
+            &Value::from("2023-11-14 22:13:20"),
+            &Value::from("2023-11-15 22:13:20"),
+            &Value::from("2023-11-15 22:13:20")
+        ],
+        "DEFAULT CURRENT_TIMESTAMP is the insert time"
+    );
+    let distinct = |vals: Vec<Value>| {
+        let n = vals.len();
+        let set: Vec<String> = vals.iter().map(|v| format!("{v:?}")).collect();
+        let mut dedup = set.clone();
+        dedup.sort();
+        dedup.dedup();
+        assert!(
+            vals.iter().all(|v| matches!(v, Value::Integer(_))),
+            "{vals:?}"
+        );
+        dedup.len() == n
+    };
+    assert!(
+        distinct(t.iter().map(|row| row[0].clone()).collect()),
+        "DEFAULT (random()) draws per row: {t:?}"
+    );
+    let h = rows(&r[1]);
+    assert_eq!(h.len(), 4);
+    assert!(
+        distinct(h.iter().map(|row| row[0].clone()).collect()),
+        "the trigger draws per firing: {h:?}"
+    );
+    let r = e.apply(
+        5,
+        1,
+        &batch(&["SELECT sql FROM sqlite_master WHERE name = 't'"]),
+    );
+    assert_eq!(rows(&r[0]), vec![vec![Value::from(ddl[0])]]);
+}
+
 #[test]
 fn views_are_stable_snapshots_readable_from_other_threads() {
     let config = EngineConfig::default();

@@ -76,6 +76,11 @@ impl Decoder {
         !self.partial.is_empty() || !self.pending.is_empty()
     }
 
+    /// Bytes of an unfinished frame held (the fuzz harness checks this stays bounded).
+    pub(crate) fn partial_len(&self) -> usize {
+        self.partial.len()
+    }
+
     fn check(&self, len: usize) -> Result<usize, TooLarge> {
         if len > self.max {
             Err(TooLarge { len: len as u64 })

@@ -53,6 +53,8 @@ mod config;
 pub mod error;
 mod event;
 mod frame;
+#[doc(hidden)]
+pub mod fuzzing;
 mod inbound;
 mod link;
 mod queue;
