@@ -29,6 +29,9 @@ use crate::store::{BaseIter, BaseLayer};
 /// Bytes read per pread while checksumming.
 const WINDOW: usize = 1 << 20;
 
+/// Bytes of a row key (an encoded rowid).
+const ROWID_KEY: u64 = 8;
+
 /// Bodies at least this large are checksummed by several threads.
 const PARALLEL_MIN: usize = 64 << 20;
 
@@ -228,17 +231,19 @@ impl Mapped {
             )));
         }
         for t in root.tables.iter() {
-            self.check_run(&t.rows, &format!("table {}", t.name))?;
+            self.check_run(&t.rows, &format!("table {}", t.name), Some(ROWID_KEY))?;
             for ix in t.indexes.iter() {
-                self.check_run(&ix.store, &format!("index {} of table {}", ix.name, t.name))?;
+                let what = format!("index {} of table {}", ix.name, t.name);
+                self.check_run(&ix.store, &what, None)?;
             }
         }
         Ok(())
     }
 
     /// Offsets of a run: `2 * count + 1` of them, starting at 0, never decreasing, ending
-    /// at the run's length. Then every key and value slice a lookup takes is in bounds.
-    fn check_run(&self, s: &ArchivedStore, what: &str) -> Result<(), Error> {
+    /// at the run's length. Then every key and value slice a lookup takes is in bounds. Row
+    /// runs' keys are rowids, `key_len` bytes each, as the row store requires.
+    fn check_run(&self, s: &ArchivedStore, what: &str, key_len: Option<u64>) -> Result<(), Error> {
         let count = s.count.to_native();
         let offs = s.offs.as_slice();
         if count.checked_mul(2).and_then(|n| n.checked_add(1)) != Some(offs.len() as u64) {
@@ -255,6 +260,15 @@ impl Mapped {
             let o = o.to_native();
             if o < prev {
                 return Err(self.corrupt(format!("{what}: offset {i} goes backwards")));
+            }
+            if let Some(n) = key_len {
+                if i % 2 == 1 && o - prev != n {
+                    return Err(self.corrupt(format!(
+                        "{what}: key {} is {} bytes, not a {n}-byte rowid",
+                        i / 2,
+                        o - prev
+                    )));
+                }
             }
             prev = o;
         }
