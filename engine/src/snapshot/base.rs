@@ -292,10 +292,12 @@ impl Mapped {
     }
 
     /// A base layer over one of this archive's runs.
-    pub(crate) fn run(self: &Arc<Mapped>, s: &ArchivedStore) -> RunBase {
+    /// `rowid`: a table's row run, whose keys `open` checked are 8-byte rowids.
+    pub(crate) fn run(self: &Arc<Mapped>, s: &ArchivedStore, rowid: bool) -> RunBase {
         let base = self.map.as_ptr() as usize;
         RunBase {
             map: self.clone(),
+            rowid,
             count: s.count.to_native() as usize,
             offs: s.offs.as_ptr() as usize - base,
             data: s.data.as_ptr() as usize - base,
@@ -309,6 +311,8 @@ impl Mapped {
 #[derive(Clone)]
 pub struct RunBase {
     map: Arc<Mapped>,
+    /// Keys are 8-byte rowids (big-endian, sign flipped): searched by interpolation.
+    rowid: bool,
     count: usize,
     /// Byte position of the offsets array in the map.
     offs: usize,
@@ -347,12 +351,45 @@ impl RunBase {
 
     /// The first entry whose key is not less than `key` (or greater, when `strict`).
     fn lower_bound(&self, key: &[u8], strict: bool) -> usize {
+        let before = |i: usize| {
+            let k = self.key(i);
+            if strict {
+                k <= key
+            } else {
+                k < key
+            }
+        };
+        // Everything below `lo` is before the key, everything from `hi` on is not.
         let (mut lo, mut hi) = (0, self.count);
+        if self.rowid && hi > 16 {
+            if let Ok(t) = <[u8; 8]>::try_from(key) {
+                // Rowids are usually dense: one guess by interpolation, checked against its
+                // neighbour, usually lands on the answer without a binary search.
+                let num = |i: usize| <[u8; 8]>::try_from(self.key(i)).map_or(0, u64::from_be_bytes);
+                let (t, a, b) = (u64::from_be_bytes(t), num(0), num(hi - 1));
+                let g = if t <= a {
+                    0
+                } else if t >= b {
+                    hi - 1
+                } else {
+                    ((t - a) as u128 * (hi - 1) as u128 / (b - a) as u128) as usize
+                };
+                if before(g) {
+                    lo = g + 1;
+                    if lo < hi && !before(lo) {
+                        return lo;
+                    }
+                } else {
+                    hi = g;
+                    if g == 0 || before(g - 1) {
+                        return g;
+                    }
+                }
+            }
+        }
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            let k = self.key(mid);
-            let before = if strict { k <= key } else { k < key };
-            if before {
+            if before(mid) {
                 lo = mid + 1;
             } else {
                 hi = mid;

@@ -145,8 +145,9 @@ mod tests {
     use crate::store::{BaseLayer, IndexStore};
     use crate::{Engine, EngineConfig};
 
-    /// A view whose one index holds exactly `entries` (keys of any length and content).
-    fn view_with_index(entries: &BTreeMap<Vec<u8>, Vec<u8>>) -> View {
+    /// A view whose one table holds rows with `rowids` and whose one index holds exactly
+    /// `entries` (keys of any length and content).
+    fn view_with(rowids: &BTreeMap<i64, u8>, entries: &BTreeMap<Vec<u8>, Vec<u8>>) -> View {
         let mut e = Engine::new(EngineConfig::default());
         e.execute(&["CREATE TABLE t(x)", "CREATE INDEX i ON t(x)"]);
         let mut st = e.into_state();
@@ -156,6 +157,11 @@ mod tests {
         }
         let mut td = st.tables.get("t").cloned().expect("table t");
         td.indexes.insert(Arc::from("i"), store);
+        let mut rows = crate::store::RowStore::new();
+        for (id, v) in rowids {
+            rows.put(&crate::codec::key::rowid_key(*id), &[*v]);
+        }
+        td.rows = rows;
         st.tables.insert(Arc::from("t"), td);
         View::new(Arc::new(st))
     }
@@ -185,15 +191,29 @@ mod tests {
             probes in proptest::collection::vec(key(), 0..20),
             lo in proptest::option::of((key(), any::<bool>())),
             hi in proptest::option::of((key(), any::<bool>())),
+            rowids in proptest::collection::btree_map(prop_oneof![0i64..300, any::<i64>()], any::<u8>(), 0..300),
+            ids in proptest::collection::vec(prop_oneof![-5i64..310, any::<i64>()], 0..40),
         ) {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("run");
             let mut bytes = Vec::new();
-            write(&view_with_index(&entries), &mut |c| { bytes.extend_from_slice(c); Ok(()) }).unwrap();
+            write(&view_with(&rowids, &entries), &mut |c| { bytes.extend_from_slice(c); Ok(()) }).unwrap();
             std::fs::write(&path, &bytes).unwrap();
             let m = Mapped::open(&path).unwrap();
             let root = m.root();
-            let run = m.run(&root.tables[0].indexes[0].store);
+            let rows = m.run(&root.tables[0].rows, true);
+            let key_of = crate::codec::key::rowid_key;
+            for id in ids.iter().chain(rowids.keys()) {
+                prop_assert_eq!(rows.get(&key_of(*id)), rowids.get(id).map(std::slice::from_ref));
+                // From this rowid on, both ways.
+                let k = key_of(*id);
+                let want: Vec<i64> = rowids.range(*id..).map(|(i, _)| *i).collect();
+                let got: Vec<Vec<u8>> = rows.range(Bound::Included(&k), Bound::Unbounded, false).map(|(k, _)| k.to_vec()).collect();
+                prop_assert_eq!(got, want.iter().map(|i| key_of(*i).to_vec()).collect::<Vec<_>>());
+                let below = rows.range(Bound::Unbounded, Bound::Excluded(&k), true).count();
+                prop_assert_eq!(below, rowids.range(..*id).count());
+            }
+            let run = m.run(&root.tables[0].indexes[0].store, false);
             prop_assert_eq!(run.len(), entries.len() as u64);
             for p in probes.iter().chain(entries.keys()) {
                 prop_assert_eq!(run.get(p), entries.get(p).map(|v| v.as_slice()));
