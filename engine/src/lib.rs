@@ -46,12 +46,12 @@
 //! [`store::Slot`]: a new value or a tombstone; rows are keyed by [`store::RowKey`], index
 //! entries by [`store::Key`]). Reads merge the two in key order, the delta shadowing the
 //! base; writes touch only the delta; a delete of a key that exists only in the delta removes
-//! it, a delete of a base key writes a tombstone. Today every base is [`store::EmptyBase`].
-//! The snapshot issue adds a base that serves keys and rows straight out of a memory-mapped
-//! rkyv archive (nothing is decoded until a column is read), installs it with
-//! [`store::Layered::with_base`], and after building a new base from a view (merging
-//! [`store::Layered::iter`], or the base plus [`store::Layered::delta`]) starts the next
-//! delta empty. Nothing above `store` knows which base is underneath.
+//! it, a delete of a base key writes a tombstone. A store that never had a snapshot sits on
+//! [`store::EmptyBase`]; after [`Engine::restore`] or [`Engine::rebase`] its base is a
+//! [`snapshot::RunBase`]: one sorted run of a memory-mapped rkyv snapshot, searched and
+//! sliced in place (nothing is decoded until a column is read). Nothing above `store` knows
+//! which base is underneath. [`snapshot`] describes the file format and how a build, a
+//! restore and a rebase work.
 //!
 //! The whole replicated state (`state::State`: catalog, table stores, the idempotency table,
 //! applied index/term) is made of persistent structures and `Arc`s, so cloning it is O(1). A

@@ -1,10 +1,10 @@
 //! The two-layer ordered byte store under every table and index.
 //!
-//! A [`Layered`] store is a read-only **base** ([`BaseLayer`]: today [`EmptyBase`]; the next
-//! issue adds a memory-mapped rkyv snapshot) under a **delta**: a persistent ordered map
-//! ([`PMap`](crate::pmap::PMap), a copy-on-write B+tree behind `Arc`s) from key to either a
-//! new value or a tombstone. Reads merge the two in key order with the delta winning; writes touch only the
-//! delta. Cloning a store is O(1), which is what makes a published view cheap and lets a
+//! A [`Layered`] store is a read-only **base** ([`BaseLayer`]: [`EmptyBase`], or a sorted
+//! run of a memory-mapped rkyv snapshot, `snapshot::RunBase`) under a **delta**: a
+//! persistent ordered map ([`PMap`], a copy-on-write B+tree behind `Arc`s) from key to
+//! either a new value or a tombstone. Reads merge the two in key order with the delta
+//! winning; writes touch only the delta. Cloning a store is O(1), which is what makes a published view cheap and lets a
 //! statement or transaction take a savepoint by cloning.
 //!
 //! Keys and values are byte strings (see `codec`), so a base layer serves `&[u8]` slices

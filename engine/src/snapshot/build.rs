@@ -134,7 +134,7 @@ fn root_of(view: &View) -> (Root, Vec<TableCount>) {
     (root, counts)
 }
 
-/// Buffers the body into chunks of at most [`CHUNK`] bytes and checksums it on the way.
+/// Buffers the body into chunks of at most [`CHUNK`] bytes and checksums each chunk.
 struct Sink<'a> {
     out: &'a mut dyn FnMut(&[u8]) -> io::Result<()>,
     buf: Vec<u8>,
@@ -147,6 +147,9 @@ struct Sink<'a> {
 impl Sink<'_> {
     fn flush_buf(&mut self) -> io::Result<()> {
         if !self.buf.is_empty() {
+            // Checksummed here, a chunk at a time: per-write checksums of the many small
+            // slices rkyv writes cost more than the checksum itself.
+            self.crc = crc32c::crc32c_append(self.crc, &self.buf);
             let r = (self.out)(&self.buf);
             self.buf.clear();
             if let Err(e) = r {
@@ -161,7 +164,6 @@ impl Sink<'_> {
 
 impl io::Write for Sink<'_> {
     fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-        self.crc = crc32c::crc32c_append(self.crc, b);
         self.len += b.len() as u64;
         let mut rest = b;
         while !rest.is_empty() {

@@ -218,7 +218,7 @@ pub(crate) fn state_of(m: &Arc<Mapped>, config: &EngineConfig) -> Result<State, 
                 data.indexes.len()
             )));
         }
-        data.rows = Layered::with_base(Arc::new(m.run(&t.rows)));
+        data.rows = Layered::with_base(Arc::new(m.run(&t.rows, true)));
         for ix in t.indexes.iter() {
             let slot = data.indexes.get_mut(ix.name.as_str()).ok_or_else(|| {
                 bad(format!(
@@ -226,7 +226,7 @@ pub(crate) fn state_of(m: &Arc<Mapped>, config: &EngineConfig) -> Result<State, 
                     ix.name
                 ))
             })?;
-            *slot = Layered::with_base(Arc::new(m.run(&ix.store)));
+            *slot = Layered::with_base(Arc::new(m.run(&ix.store, false)));
         }
         data.autoinc_seq = t.autoinc_seq.to_native();
         tables.insert(Arc::from(name), data);
@@ -300,7 +300,7 @@ pub(crate) fn rebase(st: &mut State, m: &Arc<Mapped>) -> Result<(), Error> {
             continue;
         };
         let mut data = cur.clone();
-        if let Some(s) = rebase_store(&cur.rows, &old.rows, Arc::new(m.run(&t.rows))) {
+        if let Some(s) = rebase_store(&cur.rows, &old.rows, Arc::new(m.run(&t.rows, true))) {
             data.rows = s;
         }
         for ix in t.indexes.iter() {
@@ -308,7 +308,7 @@ pub(crate) fn rebase(st: &mut State, m: &Arc<Mapped>) -> Result<(), Error> {
             let (Some(ci), Some(oi)) = (cur.indexes.get(n), old.indexes.get(n)) else {
                 continue;
             };
-            if let Some(s) = rebase_store(ci, oi, Arc::new(m.run(&ix.store))) {
+            if let Some(s) = rebase_store(ci, oi, Arc::new(m.run(&ix.store, false))) {
                 data.indexes.insert(Arc::from(n), s);
             }
         }

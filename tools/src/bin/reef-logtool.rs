@@ -5,6 +5,9 @@
 //! reef-logtool dump DIR [--from N] [--to N]
 //! reef-logtool verify DIR
 //! ```
+//! `info` shows each snapshot's engine header (index, term, size, per-table row counts);
+//! `dump` decodes normal entries into their SQL statements and parameters; `verify` also
+//! opens every snapshot's archive as the engine would.
 //! Exit codes: 0 success (verify: clean), 1 corruption or unreadable data (file and byte
 //! offset in the message), 2 usage error.
 
@@ -46,7 +49,7 @@ fn main() {
                     _ => usage(&format!("unknown flag {flag}")),
                 }
             }
-            logtool::dump(&dir, from, to, &logtool::describe_bytes)
+            logtool::dump(&dir, from, to, &logtool::describe_batch)
         }
         _ => usage(&format!("unknown command or arguments: {}", args.join(" "))),
     };
