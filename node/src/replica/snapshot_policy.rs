@@ -95,7 +95,10 @@ impl Driver {
         // Serve from the new snapshot: the engine maps it and keeps in its delta only what
         // changed after `index`.
         let path = self.snaps.data_path(index, term);
-        if let Err(e) = self.engine.rebase(&path) {
+        if let Err(e) = built
+            .mapped
+            .and_then(|m| self.engine.rebase_mapped(&m).map_err(|e| e.to_string()))
+        {
             tracing::warn!(error = %e, path = %path.display(), "could not re-base the engine onto its snapshot; it keeps serving from memory");
         }
         self.compact_to(index.saturating_sub(self.config.snapshot.keep_entries));
