@@ -73,6 +73,9 @@ pub struct RaftConfig {
     pub max_size_per_msg: u64,
     pub pre_vote: bool,
     pub check_quorum: bool,
+    /// Linearizable reads that arrive while a ReadIndex round is in flight share the next
+    /// round. Off only to measure what batching saves: every read then costs its own round.
+    pub batch_read_index: bool,
 }
 
 impl Default for RaftConfig {
@@ -86,6 +89,7 @@ impl Default for RaftConfig {
             max_size_per_msg: 1024 * 1024,
             pre_vote: true,
             check_quorum: true,
+            batch_read_index: true,
         }
     }
 }

@@ -164,6 +164,7 @@ impl Driver {
         metrics: Arc<Metrics>,
     ) -> Driver {
         let applied = engine.applied_index();
+        let batch_reads = config.raft.batch_read_index;
         let removed = node.store().metadata(REMOVED_KEY).is_some();
         let snapshot_index = engine.applied_index();
         Driver {
@@ -179,7 +180,7 @@ impl Driver {
             snaps,
             metrics,
             pending: Pending::default(),
-            reads: ReadBatcher::default(),
+            reads: ReadBatcher::new(batch_reads),
             forwards: Vec::new(),
             flushes: VecDeque::new(),
             next_flush: 1,

@@ -1,19 +1,30 @@
 //! Batching linearizable reads into shared ReadIndex rounds.
 //!
-//! A ReadIndex round costs the leader one heartbeat exchange with a quorum. Reads that
-//! arrive while a round is in flight cannot join it (the round's index was fixed before they
-//! arrived, and a read must observe every write acknowledged before it started), so they
-//! queue and all of them share the next round. Each round's readers are released once the
-//! applied index reaches the round's read index. A change of leadership fails everything in
-//! flight: raft-rs drops pending ReadIndex requests when the role changes, and a reader must
-//! hear an error rather than wait forever.
+//! A ReadIndex round costs the leader one heartbeat exchange with a quorum. Every read that
+//! reaches the driver in one pass of its loop joins one round, started at the end of that
+//! pass. Rounds pipeline: a new one starts while earlier ones are in flight (up to
+//! [`MAX_ROUNDS_IN_FLIGHT`]), because a read that arrives after a round started cannot join
+//! it (the round's index was fixed before the read began) and must not also wait for that
+//! round to finish, which would cost it two round trips instead of one. Each round's readers
+//! are released once the applied index reaches the round's read index. A change of
+//! leadership fails everything in flight: raft-rs drops pending ReadIndex requests when the
+//! role changes, and a reader must hear an error rather than wait forever.
+//!
+//! With batching off (`raft.batch_read_index: false`, for comparison benchmarks) every
+//! reader gets a round of its own at once, as a naive ReadIndex would.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+/// Rounds a batching leader keeps in flight at once; readers beyond wait for one to finish.
+pub const MAX_ROUNDS_IN_FLIGHT: usize = 32;
+
 pub struct ReadBatcher<W> {
     next_ctx: u64,
-    in_flight: Option<(u64, Instant, Vec<W>)>,
+    /// Whether readers share rounds (one per driver pass) or get one each.
+    pub batch: bool,
+    /// Rounds in flight by context.
+    in_flight: BTreeMap<u64, (Instant, Vec<W>)>,
     queued: Vec<W>,
     /// Readers whose round returned, waiting for apply to reach the read index.
     waiting_apply: BTreeMap<u64, Vec<W>>,
@@ -25,7 +36,8 @@ impl<W> Default for ReadBatcher<W> {
     fn default() -> Self {
         ReadBatcher {
             next_ctx: 1,
-            in_flight: None,
+            batch: true,
+            in_flight: BTreeMap::new(),
             queued: Vec::new(),
             waiting_apply: BTreeMap::new(),
             rounds: 0,
@@ -34,21 +46,34 @@ impl<W> Default for ReadBatcher<W> {
 }
 
 impl<W> ReadBatcher<W> {
+    pub fn new(batch: bool) -> Self {
+        ReadBatcher {
+            batch,
+            ..Default::default()
+        }
+    }
+
     /// Queues a reader for the next round.
     pub fn add(&mut self, reader: W) {
         self.queued.push(reader);
     }
 
-    /// Starts a round for the queued readers if none is in flight: returns its context for
-    /// `read_index`.
+    /// Starts a round for every queued reader (or, without batching, for the next queued
+    /// reader): returns its context for `read_index`. Call until None.
     pub fn start_round(&mut self, now: Instant) -> Option<Vec<u8>> {
-        if self.in_flight.is_some() || self.queued.is_empty() {
+        if self.queued.is_empty() || (self.batch && self.in_flight.len() >= MAX_ROUNDS_IN_FLIGHT)
+        {
             return None;
         }
+        let readers = if self.batch {
+            std::mem::take(&mut self.queued)
+        } else {
+            vec![self.queued.remove(0)]
+        };
         let ctx = self.next_ctx;
         self.next_ctx += 1;
         self.rounds += 1;
-        self.in_flight = Some((ctx, now, std::mem::take(&mut self.queued)));
+        self.in_flight.insert(ctx, (now, readers));
         Some(ctx.to_be_bytes().to_vec())
     }
 
@@ -58,29 +83,29 @@ impl<W> ReadBatcher<W> {
         let Ok(bytes) = <[u8; 8]>::try_from(ctx) else {
             return;
         };
-        let ctx = u64::from_be_bytes(bytes);
-        match self.in_flight.take() {
-            Some((c, _, readers)) if c == ctx => {
-                self.waiting_apply.entry(index).or_default().extend(readers);
-            }
-            other => self.in_flight = other,
+        if let Some((_, readers)) = self.in_flight.remove(&u64::from_be_bytes(bytes)) {
+            self.waiting_apply.entry(index).or_default().extend(readers);
         }
     }
 
-    /// Abandons a round in flight longer than `timeout`; its readers join the next round.
+    /// Abandons rounds in flight longer than `timeout`; their readers join the next round.
     /// Returns whether one was abandoned.
     pub fn requeue_stale(&mut self, now: Instant, timeout: Duration) -> bool {
-        match self.in_flight.take() {
-            Some((_, started, mut readers)) if now.duration_since(started) > timeout => {
-                readers.append(&mut self.queued);
-                self.queued = readers;
-                true
-            }
-            other => {
-                self.in_flight = other;
-                false
+        let stale: Vec<u64> = self
+            .in_flight
+            .iter()
+            .filter(|(_, (started, _))| now.duration_since(*started) > timeout)
+            .map(|(c, _)| *c)
+            .collect();
+        let mut readers = Vec::new();
+        for c in &stale {
+            if let Some((_, mut r)) = self.in_flight.remove(c) {
+                readers.append(&mut r);
             }
         }
+        readers.append(&mut self.queued);
+        self.queued = readers;
+        !stale.is_empty()
     }
 
     /// Readers whose read index is now applied.
@@ -99,14 +124,17 @@ impl<W> ReadBatcher<W> {
     /// already holding a read index stay: that index was confirmed by a quorum and remains a
     /// valid linearization point.
     pub fn reset(&mut self) -> Vec<W> {
-        let mut failed: Vec<W> = self.in_flight.take().map(|(_, _, r)| r).unwrap_or_default();
+        let mut failed: Vec<W> = std::mem::take(&mut self.in_flight)
+            .into_values()
+            .flat_map(|(_, r)| r)
+            .collect();
         failed.append(&mut self.queued);
         failed
     }
 
     /// Whether a round is in flight (for tests and status).
     pub fn round_in_flight(&self) -> bool {
-        self.in_flight.is_some()
+        !self.in_flight.is_empty()
     }
 }
 
@@ -115,25 +143,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_during_a_round_share_the_next_round() {
+    fn reads_of_one_pass_share_a_round_and_rounds_pipeline() {
         let now = Instant::now();
         let mut b = ReadBatcher::default();
         b.add("a");
         let r1 = b.start_round(now).expect("first read starts a round");
+        assert!(b.start_round(now).is_none(), "nothing left to start");
         b.add("b");
         b.add("c");
-        assert!(b.start_round(now).is_none(), "one round at a time");
-        b.round_done(&r1, 10);
         let r2 = b
             .start_round(now)
-            .expect("queued reads start the next round");
+            .expect("later reads start their own round while the first is in flight");
         assert_ne!(r1, r2);
+        b.round_done(&r1, 10);
         assert_eq!(b.released(9), Vec::<&str>::new());
         assert_eq!(b.released(10), vec!["a"]);
         b.round_done(&r2, 12);
         assert!(b.start_round(now).is_none());
         assert_eq!(b.released(15), vec!["b", "c"]);
         assert_eq!(b.rounds, 2);
+    }
+
+    #[test]
+    fn rounds_in_flight_are_capped() {
+        let now = Instant::now();
+        let mut b = ReadBatcher::default();
+        let mut ctxs = Vec::new();
+        for i in 0..MAX_ROUNDS_IN_FLIGHT {
+            b.add(i);
+            ctxs.push(b.start_round(now).unwrap());
+        }
+        b.add(999);
+        assert!(b.start_round(now).is_none(), "cap reached: the reader waits");
+        b.round_done(&ctxs[0], 1);
+        assert!(b.start_round(now).is_some(), "a finished round frees a slot");
     }
 
     #[test]
@@ -189,5 +232,21 @@ mod tests {
         b.add(3);
         assert_eq!(b.reset(), vec![2, 3]);
         assert_eq!(b.released(7), vec![1]);
+    }
+
+    #[test]
+    fn without_batching_every_reader_gets_its_own_round() {
+        let now = Instant::now();
+        let mut b = ReadBatcher::new(false);
+        b.add("a");
+        b.add("b");
+        let r1 = b.start_round(now).expect("a's round");
+        let r2 = b.start_round(now).expect("b's round, while a's is in flight");
+        assert!(b.start_round(now).is_none());
+        b.round_done(&r2, 7);
+        b.round_done(&r1, 5);
+        assert_eq!(b.released(5), vec!["a"]);
+        assert_eq!(b.released(7), vec!["b"]);
+        assert_eq!(b.rounds, 2);
     }
 }

@@ -30,14 +30,13 @@ impl Driver {
         if !self.node.raft.commit_to_current_term() {
             return false;
         }
-        match self.reads.start_round(now) {
-            Some(ctx) => {
-                self.metrics.read_index_rounds.fetch_add(1, Relaxed);
-                self.node.read_index(ctx);
-                true
-            }
-            None => false,
+        let mut started = false;
+        while let Some(ctx) = self.reads.start_round(now) {
+            self.metrics.read_index_rounds.fetch_add(1, Relaxed);
+            self.node.read_index(ctx);
+            started = true;
         }
+        started
     }
 
     /// Recomputes the leader lease from acknowledged heartbeats. A leader holds it only once
