@@ -101,6 +101,27 @@ fn engine_snapshot_header_seed_restores() {
     ));
 }
 
+/// Found while writing the engine_snapshot_header harness (a sealed seed whose footer says
+/// the body is `u64::MAX` bytes): `read_header` added header + body + footer lengths
+/// unchecked, which overflowed (a panic in debug builds, where tests and the fuzzer run).
+/// Lengths taken from the file are now summed with checked arithmetic: a clear error.
+#[test]
+fn engine_snapshot_header_body_len_overflow() {
+    let data = replay::reproducer(&fuzz_dir(), "engine_snapshot_header", "body-len-overflow");
+    engine_snapshot_header::run(&data);
+    let mut file = data[1..].to_vec();
+    engine_snapshot_header::seal(&mut file, false);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("snap");
+    std::fs::write(&path, &file).unwrap();
+    let err = reef_engine::snapshot::read_header(&path).unwrap_err();
+    assert!(
+        matches!(err, reef_engine::snapshot::Error::Truncated { .. }),
+        "{err}"
+    );
+    assert!(reef_engine::snapshot::Mapped::open(&path).is_err());
+}
+
 /// Writes the seed inputs of `engine_snapshot_header` into `fuzz/corpus/engine_snapshot_header/`:
 /// real snapshots under each mode, and byte-flipped, truncated and extended variants (sealed,
 /// so they reach rkyv's validation). Run by hand before a fuzzing session:
