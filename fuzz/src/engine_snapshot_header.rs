@@ -65,7 +65,7 @@ pub fn seal(file: &mut [u8], frame: bool) {
         file[..8].copy_from_slice(MAGIC);
         file[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
         let len = u32_at(file, 12) as usize;
-        if len < HEADER_FIXED || len % BODY_ALIGN != 0 || len + FOOTER > size {
+        if len < HEADER_FIXED || !len.is_multiple_of(BODY_ALIGN) || len + FOOTER > size {
             file[12..16].copy_from_slice(&(HEADER_FIXED as u32).to_le_bytes());
         }
     }
