@@ -8,7 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 SECS="${SECS:-10}"
-TARGETS=(sql_frontend http_body peer_frame command_batch segment_record snapshot_manifest)
+TARGETS=(sql_frontend http_body peer_frame command_batch segment_record snapshot_manifest
+  engine_snapshot_header)
 cargo +nightly fuzz build
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT

@@ -6,6 +6,7 @@
 pub mod input;
 
 pub mod command_batch;
+pub mod engine_snapshot_header;
 pub mod http_body;
 pub mod peer_frame;
 pub mod segment_record;

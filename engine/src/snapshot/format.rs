@@ -207,7 +207,11 @@ pub(crate) fn decode(
             supported: FORMAT_VERSION,
         });
     }
-    if len as u64 + body_len + FOOTER as u64 != size {
+    // body_len is the file's word: checked, so a huge one is an error, not an overflow.
+    let total = (len as u64)
+        .checked_add(body_len)
+        .and_then(|n| n.checked_add(FOOTER as u64));
+    if total != Some(size) {
         return Err(Error::Truncated {
             path: path.to_string(),
             size,
