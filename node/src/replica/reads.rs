@@ -61,8 +61,7 @@ impl<W> ReadBatcher<W> {
     /// Starts a round for every queued reader (or, without batching, for the next queued
     /// reader): returns its context for `read_index`. Call until None.
     pub fn start_round(&mut self, now: Instant) -> Option<Vec<u8>> {
-        if self.queued.is_empty() || (self.batch && self.in_flight.len() >= MAX_ROUNDS_IN_FLIGHT)
-        {
+        if self.queued.is_empty() || (self.batch && self.in_flight.len() >= MAX_ROUNDS_IN_FLIGHT) {
             return None;
         }
         let readers = if self.batch {
@@ -174,9 +173,15 @@ mod tests {
             ctxs.push(b.start_round(now).unwrap());
         }
         b.add(999);
-        assert!(b.start_round(now).is_none(), "cap reached: the reader waits");
+        assert!(
+            b.start_round(now).is_none(),
+            "cap reached: the reader waits"
+        );
         b.round_done(&ctxs[0], 1);
-        assert!(b.start_round(now).is_some(), "a finished round frees a slot");
+        assert!(
+            b.start_round(now).is_some(),
+            "a finished round frees a slot"
+        );
     }
 
     #[test]
@@ -241,7 +246,9 @@ mod tests {
         b.add("a");
         b.add("b");
         let r1 = b.start_round(now).expect("a's round");
-        let r2 = b.start_round(now).expect("b's round, while a's is in flight");
+        let r2 = b
+            .start_round(now)
+            .expect("b's round, while a's is in flight");
         assert!(b.start_round(now).is_none());
         b.round_done(&r2, 7);
         b.round_done(&r1, 5);
