@@ -487,7 +487,13 @@ fn exchange(
             Err(e) => return Err(e),
         }
     }
-    let text = String::from_utf8_lossy(&buf);
+    parse_response(&buf)
+}
+
+/// Splits a whole HTTP/1.1 response into status, lower-cased header block and JSON body
+/// (a body that is not JSON comes back as a string).
+fn parse_response(buf: &[u8]) -> std::io::Result<Response> {
+    let text = String::from_utf8_lossy(buf);
     let (head, body) = text
         .split_once("\r\n\r\n")
         .ok_or_else(|| std::io::Error::other(format!("no HTTP header in {text:?}")))?;
@@ -808,25 +814,7 @@ pub fn http_within(
     s.write_all(body.as_bytes())?;
     let mut buf = Vec::new();
     s.read_to_end(&mut buf)?;
-    let text = String::from_utf8_lossy(&buf);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| std::io::Error::other(format!("no HTTP header in {text:?}")))?;
-    let code = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("bad status line {head:?}")))?;
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(body)
-    } else {
-        body.to_string()
-    };
-    let json = serde_json::from_str(&body).unwrap_or(Value::String(body));
-    Ok((code, json))
+    parse_response(&buf).map(|r| (r.code, r.body))
 }
 
 /// Removes terminal escape sequences (`ESC [ ... letter`).

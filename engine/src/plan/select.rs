@@ -96,6 +96,25 @@ pub(crate) fn object_name(n: &ast::ObjectName) -> Result<String> {
 }
 pub(crate) use object_name as plain_name;
 
+/// A FROM item served by a subplan (CTE, view, `sqlite_master`).
+fn derived_source(
+    alias: &str,
+    sub: Arc<SubPlan>,
+    columns: &[String],
+    join: JoinKind,
+    constraint: Option<ast::JoinConstraint>,
+    not_indexed: bool,
+) -> Pending {
+    Pending {
+        scope: derived_scope(alias, &sub.plan, columns),
+        kind: SourceKind::Derived(sub),
+        join,
+        constraint,
+        not_indexed,
+        indexed_by: None,
+    }
+}
+
 fn derived_scope(name: &str, plan: &QueryPlan, columns: &[String]) -> ScopeSource {
     ScopeSource {
         name: name.to_ascii_lowercase(),
@@ -421,15 +440,14 @@ impl<'a> Compiler<'a> {
                             cte.columns.len()
                         )));
                     }
-                    let scope = derived_scope(&alias_name, &sub.plan, &cte.columns);
-                    out.push(Pending {
-                        kind: SourceKind::Derived(sub),
-                        scope,
+                    out.push(derived_source(
+                        &alias_name,
+                        sub,
+                        &cte.columns,
                         join,
                         constraint,
                         not_indexed,
-                        indexed_by: None,
-                    });
+                    ));
                     return Ok(());
                 }
                 if let Some(def) = self.cat.table(&tname) {
@@ -454,15 +472,14 @@ impl<'a> Compiler<'a> {
                 if let Some(view) = self.cat.view(&tname) {
                     let view = view.clone();
                     let sub = self.view_plan(&view)?;
-                    let scope = derived_scope(&alias_name, &sub.plan, &view.columns);
-                    out.push(Pending {
-                        kind: SourceKind::Derived(sub),
-                        scope,
+                    out.push(derived_source(
+                        &alias_name,
+                        sub,
+                        &view.columns,
                         join,
                         constraint,
                         not_indexed,
-                        indexed_by: None,
-                    });
+                    ));
                     return Ok(());
                 }
                 if ltname == "sqlite_master" || ltname == "sqlite_schema" {
@@ -471,15 +488,14 @@ impl<'a> Compiler<'a> {
                         correlated: false,
                         outer_mask: 0,
                     });
-                    let scope = derived_scope(&alias_name, &sub.plan, &[]);
-                    out.push(Pending {
-                        kind: SourceKind::Derived(sub),
-                        scope,
+                    out.push(derived_source(
+                        &alias_name,
+                        sub,
+                        &[],
                         join,
                         constraint,
                         not_indexed,
-                        indexed_by: None,
-                    });
+                    ));
                     return Ok(());
                 }
                 Err(Error::NoSuchTable(tname))
