@@ -12,6 +12,7 @@
 //! Every operation produces owned results on both sides (values copied out of SQLite).
 //! Rounds alternate between the engines; the figure is the median round's throughput, and
 //! per-operation latency goes to hdrhistogram. Summary: `<target>/reef-bench/engine.json`.
+//! `REEF_BENCH_ONLY=<workload>` runs just one workload, for profiling.
 
 use std::time::{Duration, Instant};
 
@@ -212,9 +213,12 @@ fn main() {
     let config = EngineConfig::default();
     let mut runner = QueryRunner::new(config.clone());
     let mut outcomes = Vec::new();
+    // `REEF_BENCH_ONLY=point` runs one workload (for profiling it alone).
+    let only = std::env::var("REEF_BENCH_ONLY").ok();
+    let want = |name: &str| only.as_deref().is_none_or(|o| o == name);
 
     // Single-row INSERT.
-    {
+    if want("insert") {
         let mut o = Outcome {
             name: "insert",
             reef: Measure::new(),
@@ -252,7 +256,7 @@ fn main() {
         outcomes.push(o);
     }
     // Single-row INSERT, publishing a view after each entry.
-    {
+    if want("insert+view") {
         let mut o = Outcome {
             name: "insert+view",
             reef: Measure::new(),
@@ -294,7 +298,7 @@ fn main() {
     }
     let view = engine.view();
     // Point SELECT by primary key.
-    {
+    if want("point") {
         let mut o = Outcome {
             name: "point",
             reef: Measure::new(),
@@ -328,7 +332,7 @@ fn main() {
         outcomes.push(o);
     }
     // Range scan of 100 rows.
-    {
+    if want("range100") {
         let mut o = Outcome {
             name: "range100",
             reef: Measure::new(),
@@ -367,7 +371,7 @@ fn main() {
         outcomes.push(o);
     }
     // Three-table join.
-    {
+    if want("join3") {
         let mut o = Outcome {
             name: "join3",
             reef: Measure::new(),
