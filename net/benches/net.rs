@@ -14,7 +14,9 @@
 //! `spin_before_park` on every executor (default off).
 //!
 //! Writes `<target>/reef-bench/net.json` (`$CARGO_TARGET_DIR` if set, else the workspace's
-//! `target/`). `REEF_BENCH_QUICK=1` shortens every phase (for smoke runs).
+//! `target/`). `REEF_BENCH_QUICK=1` shortens every phase (for smoke runs);
+//! `REEF_BENCH_PROFILE_RTT=1` / `REEF_BENCH_PROFILE_BULK=1` run only the QUIC round trips /
+//! bulk phase, long enough for a profiler.
 
 use std::{
     io::{BufReader, BufWriter, Read, Write},
@@ -40,7 +42,14 @@ struct Plan {
 }
 
 fn plan() -> Plan {
-    if std::env::var_os("REEF_BENCH_PROFILE_BULK").is_some() {
+    if std::env::var_os("REEF_BENCH_PROFILE_RTT").is_some() {
+        // For profilers: the QUIC round trips, long enough to sample, and a token bulk phase.
+        Plan {
+            rtt_iters: 50_000,
+            warmup: 1_000,
+            bulk_for: Duration::from_millis(50),
+        }
+    } else if std::env::var_os("REEF_BENCH_PROFILE_BULK").is_some() {
         // For profilers: only the QUIC bulk phase, long enough to sample.
         Plan {
             rtt_iters: 1,
@@ -435,9 +444,16 @@ fn main() {
     )
     .unwrap();
 
-    if std::env::var_os("REEF_BENCH_PROFILE_BULK").is_some() {
+    if std::env::var_os("REEF_BENCH_PROFILE_BULK").is_some()
+        || std::env::var_os("REEF_BENCH_PROFILE_RTT").is_some()
+    {
         let q = quic(&plan, dir.path().to_path_buf());
-        println!("QUIC 1 KiB frames/s {:.0}", q.frames_per_sec);
+        println!(
+            "QUIC frame round trip p50 {:.1} us, request p50 {:.1} us, 1 KiB frames/s {:.0}",
+            us(&q.frame_rtt, 0.5),
+            us(&q.request_rtt, 0.5),
+            q.frames_per_sec
+        );
         return;
     }
     let tcp_h = tcp_rtt(&plan);

@@ -91,7 +91,7 @@ pub fn run(config: Arc<Config>, trigger: Trigger, stop: Stop) -> Result<(), RunE
             clocks.clone(),
             security.clone(),
         );
-        LocalExecutorBuilder::new(placement(0))
+        builder(placement(0), config.spin_before_park_us)
             .name("reef-shard-0")
             .spawn(move || async move {
                 let shared = Shared {
@@ -136,7 +136,7 @@ pub fn run(config: Arc<Config>, trigger: Trigger, stop: Stop) -> Result<(), RunE
             clocks.clone(),
             security.clone(),
         );
-        let handle = LocalExecutorBuilder::new(placement(shard))
+        let handle = builder(placement(shard), config.spin_before_park_us)
             .name(&format!("reef-shard-{shard}"))
             .spawn(move || async move {
                 let ctx = Rc::new(ShardCtx::new(
@@ -169,6 +169,16 @@ pub fn run(config: Arc<Config>, trigger: Trigger, stop: Stop) -> Result<(), RunE
     sighup.close();
     tracing::info!("stopped");
     result
+}
+
+/// A shard's executor builder: its placement, and a spin before parking when configured.
+fn builder(placement: Placement, spin_us: u64) -> LocalExecutorBuilder {
+    let b = LocalExecutorBuilder::new(placement);
+    if spin_us > 0 {
+        b.spin_before_park(std::time::Duration::from_micros(spin_us))
+    } else {
+        b
+    }
 }
 
 async fn serve_http(listener: glommio::net::TcpListener, ctx: Rc<ShardCtx>, stop: Stop) {
