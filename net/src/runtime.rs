@@ -148,6 +148,10 @@ pub struct GlommioUdpSocket {
     readable: RefCell<Option<Readable>>,
     /// Set when the last send hit a full send buffer; `poll_writable` then waits a little.
     write_blocked: Cell<bool>,
+    /// The last receive returned less than a full batch, so the queue was empty a moment
+    /// ago: go straight to the readiness peek, whose first non-blocking attempt also
+    /// answers "is anything queued?", instead of spending a `recvmmsg` to hear EAGAIN.
+    drained: Cell<bool>,
     owner: ThreadId,
 }
 
@@ -185,6 +189,7 @@ impl GlommioUdpSocket {
             readiness: Rc::new(readiness),
             readable: RefCell::new(None),
             write_blocked: Cell::new(false),
+            drained: Cell::new(false),
             owner: thread::current().id(),
         })
     }
@@ -230,8 +235,16 @@ impl AsyncUdpSocket for GlommioUdpSocket {
         debug_assert_on(self.owner);
         let mut errors = 0;
         loop {
-            match self.state.recv((&self.io).into(), bufs, meta) {
-                Ok(n) => return Poll::Ready(Ok(n)),
+            let drained = self.drained.replace(false);
+            match if drained {
+                Err(io::ErrorKind::WouldBlock.into())
+            } else {
+                self.state.recv((&self.io).into(), bufs, meta)
+            } {
+                Ok(n) => {
+                    self.drained.set(n < meta.len().min(bufs.len()));
+                    return Poll::Ready(Ok(n));
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 // quinn ignores ConnectionReset; anything else would stop the endpoint, and
@@ -250,7 +263,12 @@ impl AsyncUdpSocket for GlommioUdpSocket {
             let mut slot = self.readable.borrow_mut();
             let wait = slot.get_or_insert_with(|| self.wait_readable());
             match wait.as_mut().poll(cx) {
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    // The next poll is most likely this peek's wake-up: look at the peek
+                    // before spending a receive.
+                    self.drained.set(true);
+                    return Poll::Pending;
+                }
                 Poll::Ready(res) => {
                     *slot = None;
                     if let Err(e) = res {
