@@ -229,12 +229,14 @@ pub struct Config {
     #[serde(default = "default_true")]
     pub pin_cores: bool,
     /// Microseconds a pinned shard keeps polling for work before it sleeps (glommio's
-    /// `spin_before_park`). 0 (default) sleeps at once. Sleeping and being woken cost a
-    /// cross-core wake-up and a process-wide memory barrier each time; on cores given to
-    /// ReefDB alone, 50 to 200 us cuts peer round trips by a third, at the price of a core
-    /// that looks busy. Needs `pin_cores: true` (glommio spins only on pinned executors).
-    #[serde(default)]
-    pub spin_before_park_us: u64,
+    /// `spin_before_park`). Every sleep and wake-up costs a cross-core wake and a
+    /// process-wide memory barrier (`membarrier`), which dominate a peer round trip; polling
+    /// for a moment after the last event avoids them while traffic flows, at the price of a
+    /// core that looks busy under load. Unset: 100 us on pinned shards (the cores are
+    /// ReefDB's), none when `pin_cores: false` (cores shared with other processes, where
+    /// polling would steal their time). glommio polls only on pinned executors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spin_before_park_us: Option<u64>,
     #[serde(default)]
     pub raft: RaftConfig,
     #[serde(default)]
@@ -256,6 +258,10 @@ fn default_http_addr() -> SocketAddr {
 fn default_cluster_id() -> String {
     "reefdb".into()
 }
+
+/// `spin_before_park_us` when unset on pinned shards: long enough to cover a peer round trip
+/// and the next client request under load, short enough to be nothing when idle.
+const DEFAULT_SPIN_BEFORE_PARK_US: u64 = 100;
 
 fn default_true() -> bool {
     true
@@ -469,19 +475,30 @@ impl Config {
         if self.cores > 1024 {
             return Err(bad("cores", "at most 1024".into()));
         }
-        if self.spin_before_park_us > 100_000 {
+        let spin = self.spin_before_park_us.unwrap_or(0);
+        if spin > 100_000 {
             return Err(bad(
                 "spin_before_park_us",
                 "at most 100000 (0.1 s); spinning longer only burns the core".into(),
             ));
         }
-        if self.spin_before_park_us > 0 && !self.pin_cores {
+        if spin > 0 && !self.pin_cores {
             return Err(bad(
                 "spin_before_park_us",
                 "needs pin_cores: true (glommio spins only on pinned shards)".into(),
             ));
         }
         Ok(())
+    }
+
+    /// How long a shard polls before sleeping (see `spin_before_park_us`).
+    pub fn spin_before_park(&self) -> std::time::Duration {
+        let us = match (self.spin_before_park_us, self.pin_cores) {
+            (Some(us), _) => us,
+            (None, true) => DEFAULT_SPIN_BEFORE_PARK_US,
+            (None, false) => 0,
+        };
+        std::time::Duration::from_micros(us)
     }
 
     /// Number of shards this node runs.
@@ -504,6 +521,7 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     const GOOD: &str = r#"
 id: 1
@@ -532,13 +550,18 @@ raft: { tick_ms: 50 }
         assert_eq!(c.snapshot.keep_entries, 10_000);
         assert_eq!(c.log.segment_bytes, 64 << 20);
         assert!(c.pin_cores);
-        assert_eq!(c.spin_before_park_us, 0);
-        let spin = GOOD.replacen(
-            "bootstrap: true\n",
-            "bootstrap: true\nspin_before_park_us: 100\n",
-            1,
-        );
-        assert_eq!(parse(&spin).unwrap().spin_before_park_us, 100);
+        assert_eq!(c.spin_before_park_us, None);
+        assert_eq!(c.spin_before_park(), Duration::from_micros(100));
+        let set = |extra: &str| {
+            GOOD.replacen("bootstrap: true\n", &format!("bootstrap: true\n{extra}"), 1)
+        };
+        let unpinned = parse(&set("pin_cores: false\n")).unwrap();
+        assert_eq!(unpinned.spin_before_park(), Duration::ZERO);
+        let off = parse(&set("spin_before_park_us: 0\n")).unwrap();
+        assert_eq!(off.spin_before_park(), Duration::ZERO);
+        let longer = parse(&set("spin_before_park_us: 250\n")).unwrap();
+        assert_eq!(longer.spin_before_park(), Duration::from_micros(250));
+        assert_eq!(parse(&longer.to_yaml()).unwrap(), longer);
     }
 
     #[test]

@@ -91,7 +91,7 @@ pub fn run(config: Arc<Config>, trigger: Trigger, stop: Stop) -> Result<(), RunE
             clocks.clone(),
             security.clone(),
         );
-        builder(placement(0), config.spin_before_park_us)
+        builder(placement(0), config.spin_before_park())
             .name("reef-shard-0")
             .spawn(move || async move {
                 let shared = Shared {
@@ -136,7 +136,7 @@ pub fn run(config: Arc<Config>, trigger: Trigger, stop: Stop) -> Result<(), RunE
             clocks.clone(),
             security.clone(),
         );
-        let handle = builder(placement(shard), config.spin_before_park_us)
+        let handle = builder(placement(shard), config.spin_before_park())
             .name(&format!("reef-shard-{shard}"))
             .spawn(move || async move {
                 let ctx = Rc::new(ShardCtx::new(
@@ -172,12 +172,12 @@ pub fn run(config: Arc<Config>, trigger: Trigger, stop: Stop) -> Result<(), RunE
 }
 
 /// A shard's executor builder: its placement, and a spin before parking when configured.
-fn builder(placement: Placement, spin_us: u64) -> LocalExecutorBuilder {
+fn builder(placement: Placement, spin: std::time::Duration) -> LocalExecutorBuilder {
     let b = LocalExecutorBuilder::new(placement);
-    if spin_us > 0 {
-        b.spin_before_park(std::time::Duration::from_micros(spin_us))
-    } else {
+    if spin.is_zero() {
         b
+    } else {
+        b.spin_before_park(spin)
     }
 }
 

@@ -91,7 +91,7 @@ pub fn plan(args: &InitClusterArgs) -> Result<Vec<Config>, InitError> {
             auth: None,
             cores: args.cores,
             pin_cores: false,
-            spin_before_park_us: 0,
+            spin_before_park_us: None,
             raft: Default::default(),
             snapshot: Default::default(),
             log: Default::default(),
