@@ -16,7 +16,7 @@ use crate::engine::{EngineConfig, StatementKind};
 use crate::error::Error;
 use crate::func::datetime::{format_now, DtFn};
 use crate::func::FnEnv;
-use crate::parse::{parse, Parsed};
+use crate::parse::{parse, Parsed, SourceText};
 
 /// What the caller decides for the batch.
 #[derive(Debug, Clone, Copy, Default)]
@@ -175,6 +175,76 @@ impl VisitorMut for Rewriter<'_> {
     }
 }
 
+/// A query's result columns are named after their source text (`random()`), and a rewrite
+/// turns that text into a literal (`-4242...`). For each unaliased item of the outermost
+/// SELECT list the rewrite changes, the original text becomes an explicit alias, so a query
+/// through the log (`level=strong`) names its columns as a local one does.
+struct ResultNames {
+    /// (item position, original source text, printed expression before the rewrite).
+    items: Vec<(usize, String, String)>,
+}
+
+impl ResultNames {
+    fn before(st: &ast::Statement, sql: &str) -> ResultNames {
+        let mut items = Vec::new();
+        if let ast::Statement::Query(q) = st {
+            if let Some(sel) = leftmost_select(&q.body) {
+                let texts = SourceText::new(sql)
+                    .select_items(sel.select_token.0.span.end)
+                    .filter(|t| t.len() == sel.projection.len());
+                for (i, item) in sel.projection.iter().enumerate() {
+                    if let (ast::SelectItem::UnnamedExpr(e), Some(t)) = (item, &texts) {
+                        if !t[i].is_empty() {
+                            items.push((i, t[i].to_string(), e.to_string()));
+                        }
+                    }
+                }
+            }
+        }
+        ResultNames { items }
+    }
+
+    fn keep(self, st: &mut ast::Statement) {
+        let ast::Statement::Query(q) = st else { return };
+        let Some(sel) = leftmost_select_mut(&mut q.body) else {
+            return;
+        };
+        for (i, text, printed) in self.items {
+            let Some(item) = sel.projection.get_mut(i) else {
+                continue;
+            };
+            if let ast::SelectItem::UnnamedExpr(e) = item {
+                if e.to_string() != printed {
+                    let expr =
+                        std::mem::replace(e, ast::Expr::Value(ast::Value::Null.with_empty_span()));
+                    *item = ast::SelectItem::ExprWithAlias {
+                        expr,
+                        alias: ast::Ident::with_quote('"', text),
+                    };
+                }
+            }
+        }
+    }
+}
+
+fn leftmost_select(body: &ast::SetExpr) -> Option<&ast::Select> {
+    match body {
+        ast::SetExpr::Select(s) => Some(s),
+        ast::SetExpr::SetOperation { left, .. } => leftmost_select(left),
+        ast::SetExpr::Query(q) => leftmost_select(&q.body),
+        _ => None,
+    }
+}
+
+fn leftmost_select_mut(body: &mut ast::SetExpr) -> Option<&mut ast::Select> {
+    match body {
+        ast::SetExpr::Select(s) => Some(s),
+        ast::SetExpr::SetOperation { left, .. } => leftmost_select_mut(left),
+        ast::SetExpr::Query(q) => leftmost_select_mut(&mut q.body),
+        _ => None,
+    }
+}
+
 fn kind_of(parsed: &[Parsed]) -> StatementKind {
     for p in parsed {
         match p {
@@ -238,7 +308,11 @@ pub fn prepare(
         for p in &mut parsed {
             if let Parsed::Stmt(st) = p {
                 if !stores_definition(st) {
+                    let names = ResultNames::before(st, &s.sql);
                     let _ = st.visit(&mut rw);
+                    if rw.changed {
+                        names.keep(st);
+                    }
                 }
             }
         }

@@ -649,3 +649,55 @@ fn result_column_names_follow_sqlite() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+/// A query through the log (`level=strong`) is rewritten before proposing (`random()` becomes
+/// a literal), yet its columns must be named as the client wrote them, exactly as the same
+/// query run locally names them.
+#[test]
+fn rewritten_queries_keep_their_column_names() {
+    let config = EngineConfig::default();
+    let opts = PrepareOptions {
+        client_id: 1,
+        seq: 1,
+        transaction: false,
+        now_ms: 1_700_000_000_000,
+        seed: 9,
+    };
+    let mut e = Engine::new(config.clone());
+    e.execute(&["CREATE TABLE t(a)", "INSERT INTO t VALUES(1)"]);
+    let cases: &[(&str, &[&str])] = &[
+        ("SELECT random()", &["random()"]),
+        (
+            "SELECT abs(random()) % 10, a, current_date AS d FROM t",
+            &["abs(random()) % 10", "a", "d"],
+        ),
+        ("SELECT 1 + random() \"x\" FROM t", &["x"]),
+        (
+            "SELECT date('now'), 'say \"hi\"' || random()",
+            &["date('now')", "'say \"hi\"' || random()"],
+        ),
+        ("SELECT random() UNION ALL SELECT 2", &["random()"]),
+        ("SELECT * FROM (SELECT random() AS r)", &["r"]),
+    ];
+    let mut wrong = Vec::new();
+    for (i, (sql, want)) in cases.iter().enumerate() {
+        // A fresh sequence number each: a repeated one would return the first answer.
+        let opts = PrepareOptions {
+            seq: 1 + i as u64,
+            ..opts
+        };
+        let p = prepare(vec![Statement::new(*sql)], opts, &config).unwrap();
+        assert_ne!(p.batch.statements[0].sql, *sql, "{sql} was not rewritten");
+        let r = e.apply(10 + i as u64, 1, &p.batch);
+        match &r[0] {
+            StatementResult::Query(rows) => {
+                let got: Vec<&str> = rows.columns.iter().map(|c| c.as_str()).collect();
+                if &got != want {
+                    wrong.push(format!("{sql}: got {got:?}, want {want:?}"));
+                }
+            }
+            other => wrong.push(format!("{sql}: {other:?}")),
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

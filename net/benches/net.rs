@@ -12,8 +12,9 @@
 //! measurement with only the protocol changed). Round trips run in 5 interleaved rounds of
 //! all three, and the ratio reported is the median round's (the machine's load drifts);
 //! bulk throughput runs once after them. Targets: QUIC frame p50 round trip within 2x
-//! of TCP's; at least 300k 1 KiB frames/s. `REEF_BENCH_SPIN_US=N` sets glommio's
-//! `spin_before_park` on every executor (default off).
+//! of TCP's; at least 300k 1 KiB frames/s. The executors poll 100 us before sleeping, as a
+//! node's pinned shards do by default (`spin_before_park_us`); `REEF_BENCH_SPIN_US=N` sets
+//! another value (0: sleep at once, as on a node with `pin_cores: false`).
 //!
 //! Writes `<target>/reef-bench/net.json` (`$CARGO_TARGET_DIR` if set, else the workspace's
 //! `target/`). `REEF_BENCH_QUICK=1` shortens every phase (for smoke runs);
@@ -105,13 +106,20 @@ fn executor<T>(
 ) -> T {
     let placement = cpu.map_or(Placement::Unbound, Placement::Fixed);
     let mut b = LocalExecutorBuilder::new(placement).name(name);
-    if let Some(us) = std::env::var("REEF_BENCH_SPIN_US")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
+    let us = spin_us();
+    if us > 0 {
         b = b.spin_before_park(Duration::from_micros(us));
     }
     b.make().expect("glommio executor").run(f)
+}
+
+/// glommio's `spin_before_park` for every executor: the node's default for pinned shards
+/// unless `REEF_BENCH_SPIN_US` says otherwise.
+fn spin_us() -> u64 {
+    std::env::var("REEF_BENCH_SPIN_US")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100)
 }
 
 fn hist() -> Histogram<u64> {
@@ -503,7 +511,7 @@ fn main() {
     let frame_ratio = median(&round_std);
     let frame_ratio_g = median(&round_g);
     let request_ratio = us(&q.request_rtt, 0.5) / us(&tcp_h, 0.5);
-    let spin = std::env::var("REEF_BENCH_SPIN_US").unwrap_or_else(|_| "0".into());
+    let spin = spin_us();
     println!(
         "reef-net bench (loopback, two threads{}, glommio spin_before_park {spin} us)",
         match cpus() {
