@@ -698,19 +698,26 @@ impl Writer {
     }
 
     async fn next_spare(&mut self) -> Result<PathBuf> {
-        match self.spare_task.take() {
-            Some(t) => t.await,
-            None => {
-                let recycled = self.spares.pop_front();
-                prepare_spare(
-                    self.log_dir.clone(),
-                    recycled,
-                    self.cfg.segment_size,
-                    self.cfg.preallocate,
-                )
-                .await
+        if let Some(t) = self.spare_task.take() {
+            match t.await {
+                Ok(p) => return Ok(p),
+                // The background preparation ran whenever the last rotation happened, maybe
+                // while the disk was full for a moment. That is no reason to fail the log if
+                // the room is there now: one attempt now decides.
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    "preparing a spare segment in the background failed; trying again now"
+                ),
             }
         }
+        let recycled = self.spares.pop_front();
+        prepare_spare(
+            self.log_dir.clone(),
+            recycled,
+            self.cfg.segment_size,
+            self.cfg.preallocate,
+        )
+        .await
     }
 }
 
@@ -810,6 +817,25 @@ async fn prepare_spare(
             (log_dir.join(name), true)
         }
     };
+    let r = fill_spare(&log_dir, &path, fresh, size, how).await;
+    if r.is_err() && fresh {
+        // A half-filled new file holds space a full disk needs back (and the next attempt
+        // makes its own); a recycled one stays, listed again as a spare on the next open.
+        let _ = std::fs::remove_file(&path);
+    }
+    r
+}
+
+/// Sizes the spare at `path` to `size` bytes (allocated or zero-filled), syncs it, and names
+/// a fresh one `spare-*`.
+async fn fill_spare(
+    log_dir: &Path,
+    path: &Path,
+    fresh: bool,
+    size: u64,
+    how: Preallocate,
+) -> Result<PathBuf> {
+    let path = path.to_path_buf();
     let file = open_file(&path, SyncMode::Fdatasync, true).await?;
     let have = file
         .file_size()
