@@ -20,6 +20,17 @@ fn rows(r: &StatementResult) -> Vec<Vec<Value>> {
         .unwrap_or_else(|| panic!("no rows in {r:?}"))
 }
 
+/// What is wrong with a query result's column names, if anything.
+fn column_names_differ(sql: &str, r: &StatementResult, want: &[&str]) -> Option<String> {
+    match r {
+        StatementResult::Query(rows) => {
+            let got: Vec<&str> = rows.columns.iter().map(|c| c.as_str()).collect();
+            (got != want).then(|| format!("{sql}: got {got:?}, want {want:?}"))
+        }
+        other => Some(format!("{sql}: {other:?}")),
+    }
+}
+
 fn json(r: &StatementResult) -> String {
     serde_json::to_string(r).expect("serialize")
 }
@@ -637,15 +648,7 @@ fn result_column_names_follow_sqlite() {
     let mut wrong = Vec::new();
     for (sql, want) in cases {
         let r = view.query(&[Statement::new(*sql)], &EngineConfig::default());
-        match &r[0] {
-            StatementResult::Query(rows) => {
-                let got: Vec<&str> = rows.columns.iter().map(|c| c.as_str()).collect();
-                if &got != want {
-                    wrong.push(format!("{sql}: got {got:?}, want {want:?}"));
-                }
-            }
-            other => wrong.push(format!("{sql}: {other:?}")),
-        }
+        wrong.extend(column_names_differ(sql, &r[0], want));
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
@@ -689,15 +692,7 @@ fn rewritten_queries_keep_their_column_names() {
         let p = prepare(vec![Statement::new(*sql)], opts, &config).unwrap();
         assert_ne!(p.batch.statements[0].sql, *sql, "{sql} was not rewritten");
         let r = e.apply(10 + i as u64, 1, &p.batch);
-        match &r[0] {
-            StatementResult::Query(rows) => {
-                let got: Vec<&str> = rows.columns.iter().map(|c| c.as_str()).collect();
-                if &got != want {
-                    wrong.push(format!("{sql}: got {got:?}, want {want:?}"));
-                }
-            }
-            other => wrong.push(format!("{sql}: {other:?}")),
-        }
+        wrong.extend(column_names_differ(sql, &r[0], want));
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }

@@ -15,39 +15,64 @@ use raft::Storage;
 use reef_raftlog::{LogConfig, LogError, Preallocate, RaftLog, SyncMode};
 use std::process::Command;
 
-struct Mount(std::path::PathBuf);
+/// A 1 MiB tmpfs mounted in a fresh temporary folder; unmounted (lazily: the executor's
+/// ring may still hold segment fds for a moment) when dropped.
+struct TinyDevice {
+    path: std::path::PathBuf,
+    _base: tempfile::TempDir,
+}
 
-impl Drop for Mount {
+impl TinyDevice {
+    fn mount() -> TinyDevice {
+        let base = tempfile::tempdir().unwrap();
+        let path = base.path().join("mnt");
+        std::fs::create_dir(&path).unwrap();
+        let st = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(
+            st.success(),
+            "mounting a tmpfs needs root (the project's CI runs as root)"
+        );
+        TinyDevice { path, _base: base }
+    }
+
+    /// Gives the device room (8 MiB).
+    fn grow(&self) {
+        let st = Command::new("mount")
+            .args(["-o", "remount,size=8m"])
+            .arg(&self.path)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+}
+
+impl Drop for TinyDevice {
     fn drop(&mut self) {
-        // Lazy: the executor's ring may still hold the segment fds for a moment; a plain
-        // umount would fail with EBUSY and leave the mount behind after the test.
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+    }
+}
+
+/// Small zero-filled segments, no recycled spares: every rotation needs new room.
+fn tiny_cfg(sync_mode: SyncMode) -> LogConfig {
+    LogConfig {
+        segment_size: 128 * 1024,
+        sync_mode,
+        preallocate: Preallocate::ZeroFill,
+        max_spares: 0,
+        cache_bytes: 1 << 20,
     }
 }
 
 #[test]
 fn full_device_fails_the_flush_with_no_space_and_loses_nothing_acknowledged() {
-    let base = tempfile::tempdir().unwrap();
-    let mnt = base.path().join("mnt");
-    std::fs::create_dir(&mnt).unwrap();
-    let st = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
-        .arg(&mnt)
-        .status()
-        .unwrap();
-    assert!(
-        st.success(),
-        "mounting a tmpfs needs root (the project's CI runs as root)"
-    );
-    let guard = Mount(mnt.clone());
+    let dev = TinyDevice::mount();
+    let mnt = dev.path.clone();
     let dir = mnt.join("raft");
-    let cfg = LogConfig {
-        segment_size: 128 * 1024,
-        sync_mode: SyncMode::Fdatasync,
-        preallocate: Preallocate::ZeroFill,
-        max_spares: 0,
-        cache_bytes: 1 << 20,
-    };
+    let cfg = tiny_cfg(SyncMode::Fdatasync);
     let d = dir.clone();
     let c = cfg.clone();
     let acked = run(move || async move {
@@ -84,12 +109,7 @@ fn full_device_fails_the_flush_with_no_space_and_loses_nothing_acknowledged() {
         "some appends succeeded before the device filled ({acked})"
     );
     // Give the device room and reopen: everything acknowledged is there.
-    let st = Command::new("mount")
-        .args(["-o", "remount,size=8m"])
-        .arg(&mnt)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    dev.grow();
     run(move || async move {
         let log = RaftLog::open(&dir, cfg).await.unwrap();
         assert!(log.last_index().unwrap() >= acked);
@@ -98,7 +118,7 @@ fn full_device_fails_the_flush_with_no_space_and_loses_nothing_acknowledged() {
         }
         log.close().await.unwrap();
     });
-    drop(guard);
+    drop(dev);
 }
 
 /// Group commit on a full device: 16 appenders share flushes until the device fills. The
@@ -109,27 +129,10 @@ fn a_failed_group_flush_reaches_every_waiter_and_loses_nothing_acknowledged() {
     use std::cell::RefCell;
     use std::rc::Rc;
     const TASKS: usize = 16;
-    let base = tempfile::tempdir().unwrap();
-    let mnt = base.path().join("mnt");
-    std::fs::create_dir(&mnt).unwrap();
-    let st = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
-        .arg(&mnt)
-        .status()
-        .unwrap();
-    assert!(
-        st.success(),
-        "mounting a tmpfs needs root (the project's CI runs as root)"
-    );
-    let guard = Mount(mnt.clone());
+    let dev = TinyDevice::mount();
+    let mnt = dev.path.clone();
     let dir = mnt.join("raft");
-    let cfg = LogConfig {
-        segment_size: 128 * 1024,
-        sync_mode: SyncMode::Dsync,
-        preallocate: Preallocate::ZeroFill,
-        max_spares: 0,
-        cache_bytes: 1 << 20,
-    };
+    let cfg = tiny_cfg(SyncMode::Dsync);
     let d = dir.clone();
     let c = cfg.clone();
     let (acked, flush_errors) = run(move || async move {
@@ -187,12 +190,7 @@ fn a_failed_group_flush_reaches_every_waiter_and_loses_nothing_acknowledged() {
         flush_errors >= 2,
         "the failing flush was shared, and its error reached each of its waiters ({flush_errors})"
     );
-    let st = Command::new("mount")
-        .args(["-o", "remount,size=8m"])
-        .arg(&mnt)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    dev.grow();
     run(move || async move {
         let log = RaftLog::open(&dir, cfg).await.unwrap();
         for &i in &acked {
@@ -203,7 +201,7 @@ fn a_failed_group_flush_reaches_every_waiter_and_loses_nothing_acknowledged() {
         }
         log.close().await.unwrap();
     });
-    drop(guard);
+    drop(dev);
 }
 
 /// Fills a file at `path` until the device is full, then gives back `keep` bytes.
@@ -226,27 +224,10 @@ fn ballast(path: &std::path::Path, keep: u64) {
 /// a few seconds stopped later, at its next rotation, with room to spare.
 #[test]
 fn a_spare_that_failed_while_the_disk_was_full_is_retried_at_rotation() {
-    let base = tempfile::tempdir().unwrap();
-    let mnt = base.path().join("mnt");
-    std::fs::create_dir(&mnt).unwrap();
-    let st = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
-        .arg(&mnt)
-        .status()
-        .unwrap();
-    assert!(
-        st.success(),
-        "mounting a tmpfs needs root (the project's CI runs as root)"
-    );
-    let _guard = Mount(mnt.clone());
+    let dev = TinyDevice::mount();
+    let mnt = dev.path.clone();
     let dir = mnt.join("raft");
-    let cfg = LogConfig {
-        segment_size: 128 * 1024,
-        sync_mode: SyncMode::Dsync,
-        preallocate: Preallocate::ZeroFill,
-        max_spares: 0,
-        cache_bytes: 1 << 20,
-    };
+    let cfg = tiny_cfg(SyncMode::Dsync);
     let fill = mnt.join("ballast");
     let (d, c, f) = (dir.clone(), cfg.clone(), fill.clone());
     let last = run(move || async move {
