@@ -53,7 +53,8 @@ pub struct SegmentSummary {
     pub max_index: u64,
     /// `(index, term)` if its first record is a reset (snapshot install).
     pub reset: Option<(u64, u64)>,
-    /// For the last segment: why the walk stopped before the file's end, if it did.
+    /// For the last segment: why the walk stopped before the file's end, if it did and the
+    /// bytes there are not zeros (a zero-filled tail is a clean end).
     pub torn: Option<(u64, RecordFault)>,
     /// Highest flush number among its records.
     pub max_flush: u32,
@@ -120,7 +121,14 @@ pub fn recover(dir: &Path, cache_bytes: usize) -> Result<Recovered> {
                         ),
                     });
                 }
-                fault.clone().map(|f| (*offset, f))
+                // Zeros where the next record header would be are the normal end of a
+                // zero-filled segment (a clean stop), not damage.
+                let at = *offset as usize;
+                let zeros = s
+                    .data
+                    .get(at..at + crate::format::RECORD_HEADER)
+                    .is_some_and(|h| h.iter().all(|&b| b == 0));
+                fault.clone().filter(|_| !zeros).map(|f| (*offset, f))
             }
         };
         let mut sum = SegmentSummary {

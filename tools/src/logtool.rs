@@ -132,7 +132,7 @@ pub fn info(dir: &Path) -> Result<String, LogError> {
         let state = if s.sealed {
             "sealed".to_string()
         } else if let Some((off, f)) = &s.torn {
-            format!("open, torn tail at {off} ({f:?})")
+            format!("open, records end at {off}, then non-record bytes ({f:?})")
         } else {
             "open".to_string()
         };
@@ -261,7 +261,9 @@ pub fn verify(dir: &Path) -> Result<String, LogError> {
         if let Some((off, f)) = &s.torn {
             let _ = write!(
                 notes,
-                "; note: torn tail in {} at {off} ({f:?}) will be cut on open",
+                "; note: records of {} end at {off} and the bytes after are not a record ({f:?}): \
+                 a torn last write or stale bytes of a recycled segment; the next open starts a \
+                 fresh segment there",
                 s.path.display()
             );
         }
