@@ -185,7 +185,17 @@ impl Engine {
     /// intact and the error names the file.
     pub fn restore(&mut self, path: &std::path::Path) -> Result<(), crate::snapshot::Error> {
         let m = crate::snapshot::Mapped::open(path)?;
-        let st = crate::snapshot::install::state_of(&m, &self.config)?;
+        self.restore_mapped(&m)
+    }
+
+    /// [`Engine::restore`] from a snapshot already opened (and so validated) with
+    /// [`snapshot::Mapped::open`](crate::snapshot::Mapped::open), which can run on another
+    /// thread: installing it only builds the table handles.
+    pub fn restore_mapped(
+        &mut self,
+        m: &Arc<crate::snapshot::Mapped>,
+    ) -> Result<(), crate::snapshot::Error> {
+        let st = crate::snapshot::install::state_of(m, &self.config)?;
         self.state = st;
         Ok(())
     }

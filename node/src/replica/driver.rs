@@ -51,9 +51,13 @@ pub enum Event {
         to: u64,
         ok: bool,
     },
-    /// A snapshot arrived whole and is stored; its MsgSnapshot can go to raft-rs.
+    /// A snapshot arrived whole and is stored; its MsgSnapshot can go to raft-rs. `mapped` is
+    /// the file opened and validated off shard 0 (or why that failed).
     SnapshotReceived {
         msg: Message,
+        index: u64,
+        term: u64,
+        mapped: Result<std::sync::Arc<reef_engine::snapshot::Mapped>, String>,
     },
     /// A background snapshot build finished (or failed).
     SnapshotBuilt(Result<super::snapshots::Built, String>),
@@ -144,6 +148,12 @@ pub struct Driver {
     pub(super) snapshot_index: u64,
     /// Admin callers waiting for the snapshot being built.
     pub(super) snapshot_waiters: Vec<super::admin::AdminReply>,
+    /// The last snapshot received from the leader, opened off shard 0, for its install.
+    pub(super) received_snapshot: Option<(
+        u64,
+        u64,
+        Result<std::sync::Arc<reef_engine::snapshot::Mapped>, String>,
+    )>,
 }
 
 /// Log metadata key marking this node as removed (value: the removal's index).
@@ -200,6 +210,7 @@ impl Driver {
             building: false,
             snapshot_index,
             snapshot_waiters: Vec::new(),
+            received_snapshot: None,
         }
     }
 
@@ -255,7 +266,13 @@ impl Driver {
                 self.node.report_snapshot(to, status);
             }
             Event::SnapshotBuilt(result) => self.on_snapshot_built(result),
-            Event::SnapshotReceived { msg } => {
+            Event::SnapshotReceived {
+                msg,
+                index,
+                term,
+                mapped,
+            } => {
+                self.received_snapshot = Some((index, term, mapped));
                 if let Err(e) = self.node.step(msg) {
                     tracing::warn!(error = %e, "raft refused a received snapshot");
                 }

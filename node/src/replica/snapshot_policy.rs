@@ -147,7 +147,15 @@ impl Driver {
         let (index, term) = (meta.index, meta.term);
         let path = self.snaps.data_path(index, term);
         let started = std::time::Instant::now();
-        if let Err(e) = self.engine.restore(&path) {
+        // Normally opened when it arrived (off shard 0); otherwise (a snapshot this node
+        // already held) opened here.
+        let restored = match self.received_snapshot.take() {
+            Some((i, t, mapped)) if (i, t) == (index, term) => {
+                mapped.and_then(|m| self.engine.restore_mapped(&m).map_err(|e| e.to_string()))
+            }
+            _ => self.engine.restore(&path).map_err(|e| e.to_string()),
+        };
+        if let Err(e) = restored {
             // The chunks were checked on arrival; a snapshot the engine cannot read is a
             // version or format problem no retry fixes.
             tracing::error!(index, term, path = %path.display(), error = %e, "cannot install the leader's snapshot");

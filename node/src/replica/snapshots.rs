@@ -160,7 +160,15 @@ pub fn spawn_receive(
                     secs = started.elapsed().as_secs_f64(),
                     "snapshot received"
                 );
-                let _ = events.unbounded_send(Event::SnapshotReceived { msg });
+                // Validated and mapped here, off shard 0, so installing it there only swaps
+                // the state in.
+                let mapped = open_off_shard(store.data_path(manifest.index, manifest.term)).await;
+                let _ = events.unbounded_send(Event::SnapshotReceived {
+                    msg,
+                    index: manifest.index,
+                    term: manifest.term,
+                    mapped,
+                });
             }
             Err(e) => tracing::warn!(peer = from, error = %e, "snapshot receive failed"),
         }
@@ -180,6 +188,25 @@ async fn next(
 }
 
 /// What a finished snapshot build reports to the driver.
+/// Opens and validates the snapshot file at `path` on a helper thread (a full checksum pass,
+/// ~0.1 s per GiB, that must not stall shard 0).
+async fn open_off_shard(
+    path: std::path::PathBuf,
+) -> Result<std::sync::Arc<reef_engine::snapshot::Mapped>, String> {
+    let (tx, rx) = futures_channel::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("reef-snapshot-open".into())
+        .spawn(move || {
+            let _ = tx.send(reef_engine::snapshot::Mapped::open(&path).map_err(|e| e.to_string()));
+        });
+    match spawned {
+        Ok(_) => rx
+            .await
+            .unwrap_or_else(|_| Err("the snapshot open thread died".into())),
+        Err(e) => Err(format!("starting the snapshot open thread: {e}")),
+    }
+}
+
 pub struct Built {
     pub manifest: SnapshotManifest,
     pub secs: f64,
@@ -246,21 +273,7 @@ pub fn spawn_build(
         .await;
         let built = match result {
             Ok(manifest) => {
-                let path = store.data_path(index, term);
-                let (tx, rx) = futures_channel::oneshot::channel();
-                let spawned = std::thread::Builder::new()
-                    .name("reef-snapshot-open".into())
-                    .spawn(move || {
-                        let _ = tx.send(
-                            reef_engine::snapshot::Mapped::open(&path).map_err(|e| e.to_string()),
-                        );
-                    });
-                let mapped = match spawned {
-                    Ok(_) => rx
-                        .await
-                        .unwrap_or_else(|_| Err("the snapshot open thread died".into())),
-                    Err(e) => Err(format!("starting the snapshot open thread: {e}")),
-                };
+                let mapped = open_off_shard(store.data_path(index, term)).await;
                 Ok(Built {
                     manifest,
                     secs: started.elapsed().as_secs_f64(),
