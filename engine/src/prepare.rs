@@ -176,63 +176,39 @@ impl VisitorMut for Rewriter<'_> {
 }
 
 /// A query's result columns are named after their source text (`random()`), and a rewrite
-/// turns that text into a literal (`-4242...`). For each unaliased item of the outermost
-/// SELECT list the rewrite changes, the original text becomes an explicit alias, so a query
-/// through the log (`level=strong`) names its columns as a local one does.
-struct ResultNames {
-    /// (item position, original source text, printed expression before the rewrite).
-    items: Vec<(usize, String, String)>,
-}
-
-impl ResultNames {
-    fn before(st: &ast::Statement, sql: &str) -> ResultNames {
-        let mut items = Vec::new();
-        if let ast::Statement::Query(q) = st {
-            if let Some(sel) = leftmost_select(&q.body) {
-                let texts = SourceText::new(sql)
-                    .select_items(sel.select_token.0.span.end)
-                    .filter(|t| t.len() == sel.projection.len());
-                for (i, item) in sel.projection.iter().enumerate() {
-                    if let (ast::SelectItem::UnnamedExpr(e), Some(t)) = (item, &texts) {
-                        if !t[i].is_empty() {
-                            items.push((i, t[i].to_string(), e.to_string()));
-                        }
-                    }
-                }
-            }
-        }
-        ResultNames { items }
-    }
-
-    fn keep(self, st: &mut ast::Statement) {
-        let ast::Statement::Query(q) = st else { return };
-        let Some(sel) = leftmost_select_mut(&mut q.body) else {
-            return;
+/// turns that text into a literal (`-4242...`). Once a statement was rewritten, every
+/// unaliased expression item of its outermost SELECT list (leftmost for compound selects)
+/// gets its source text as an explicit alias: exactly the name the planner would give it, so
+/// a query through the log (`level=strong`) names its columns as a local one does. Bare
+/// column references are left alone (they are named after the column, not the text).
+fn keep_result_names(st: &mut ast::Statement, sql: &str) {
+    let ast::Statement::Query(q) = st else { return };
+    let Some(sel) = leftmost_select_mut(&mut q.body) else {
+        return;
+    };
+    let Some(texts) = SourceText::new(sql)
+        .select_items(sel.select_token.0.span.end)
+        .filter(|t| t.len() == sel.projection.len())
+    else {
+        return;
+    };
+    for (item, text) in sel.projection.iter_mut().zip(texts) {
+        let ast::SelectItem::UnnamedExpr(e) = item else {
+            continue;
         };
-        for (i, text, printed) in self.items {
-            let Some(item) = sel.projection.get_mut(i) else {
-                continue;
-            };
-            if let ast::SelectItem::UnnamedExpr(e) = item {
-                if e.to_string() != printed {
-                    let expr =
-                        std::mem::replace(e, ast::Expr::Value(ast::Value::Null.with_empty_span()));
-                    *item = ast::SelectItem::ExprWithAlias {
-                        expr,
-                        alias: ast::Ident::with_quote('"', text),
-                    };
-                }
-            }
+        if text.is_empty()
+            || matches!(
+                e,
+                ast::Expr::Identifier(_) | ast::Expr::CompoundIdentifier(_)
+            )
+        {
+            continue;
         }
-    }
-}
-
-fn leftmost_select(body: &ast::SetExpr) -> Option<&ast::Select> {
-    match body {
-        ast::SetExpr::Select(s) => Some(s),
-        ast::SetExpr::SetOperation { left, .. } => leftmost_select(left),
-        ast::SetExpr::Query(q) => leftmost_select(&q.body),
-        _ => None,
+        let expr = std::mem::replace(e, ast::Expr::Value(ast::Value::Null.with_empty_span()));
+        *item = ast::SelectItem::ExprWithAlias {
+            expr,
+            alias: ast::Ident::with_quote('"', text),
+        };
     }
 }
 
@@ -308,10 +284,9 @@ pub fn prepare(
         for p in &mut parsed {
             if let Parsed::Stmt(st) = p {
                 if !stores_definition(st) {
-                    let names = ResultNames::before(st, &s.sql);
                     let _ = st.visit(&mut rw);
                     if rw.changed {
-                        names.keep(st);
+                        keep_result_names(st, &s.sql);
                     }
                 }
             }
