@@ -33,15 +33,20 @@ pub fn replay_dir(dir: &Path, run: fn(&[u8])) -> usize {
     for p in &paths {
         let data = std::fs::read(p).unwrap_or_else(|e| panic!("reading {}: {e}", p.display()));
         if let Err(cause) = std::panic::catch_unwind(|| run(&data)) {
-            let msg = cause
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| cause.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
+            let msg = panic_text(cause.as_ref());
             panic!("fuzz input {} fails: {msg}", p.display());
         }
     }
     paths.len()
+}
+
+/// The message a caught panic carried.
+fn panic_text(cause: &(dyn std::any::Any + Send)) -> String {
+    cause
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| cause.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
 }
 
 /// Replays `corpus/<target>` (which must not be empty) and `regressions/<target>`, then runs
@@ -99,11 +104,7 @@ pub fn smoke(dir: &Path, target: &str, run: fn(&[u8])) {
             mutate(&mut data, &corpus, &mut next);
         }
         if let Err(cause) = std::panic::catch_unwind(|| run(&data)) {
-            let msg = cause
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| cause.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
+            let msg = panic_text(cause.as_ref());
             let path = std::env::temp_dir().join(format!("fuzz-smoke-{target}-{seed}"));
             let _ = std::fs::write(&path, &data);
             panic!(

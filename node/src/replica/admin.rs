@@ -51,6 +51,19 @@ pub enum AdminError {
 pub type AdminReply = oneshot::Sender<Result<serde_json::Value, AdminError>>;
 
 impl Driver {
+    /// Records a joining node's addresses in the address book and tells the transport where
+    /// to reach it (when its conf change is proposed, and again when it applies anywhere).
+    pub(super) fn learn_peer(&mut self, j: &JoinContext) {
+        self.book.insert(
+            j.id,
+            PeerAddrs {
+                raft_addr: j.raft_addr,
+                http_addr: j.http_addr,
+            },
+        );
+        self.net.set_peer(j.id, j.raft_addr);
+    }
+
     pub(super) fn on_admin(&mut self, op: AdminOp, reply: AdminReply) {
         match op {
             AdminOp::Snapshot => {
@@ -170,14 +183,7 @@ impl Driver {
             ));
         }
         // The leader must reach the learner as soon as the change applies.
-        self.book.insert(
-            j.id,
-            PeerAddrs {
-                raft_addr: j.raft_addr,
-                http_addr: j.http_addr,
-            },
-        );
-        self.net.set_peer(j.id, j.raft_addr);
+        self.learn_peer(&j);
         let context = serde_json::to_vec(&j).expect("join context serialises");
         self.propose_change(ConfChangeType::AddLearnerNode, j.id, context, reply)
     }

@@ -9,7 +9,6 @@
 
 use super::driver::{Applied, Driver, Waiter, REMOVED_KEY};
 use super::peers::JoinContext;
-use super::peers::PeerAddrs;
 use super::peers::METADATA_KEY;
 use super::pending::Outcome;
 use super::wire;
@@ -154,16 +153,7 @@ impl Driver {
         };
         if !context.is_empty() {
             match serde_json::from_slice::<JoinContext>(context) {
-                Ok(j) => {
-                    self.book.insert(
-                        j.id,
-                        PeerAddrs {
-                            raft_addr: j.raft_addr,
-                            http_addr: j.http_addr,
-                        },
-                    );
-                    self.net.set_peer(j.id, j.raft_addr);
-                }
+                Ok(j) => self.learn_peer(&j),
                 Err(err) => {
                     tracing::warn!(index = e.index, error = %err, "conf change context is not a join context")
                 }
