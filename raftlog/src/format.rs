@@ -159,7 +159,8 @@ pub fn record_size(payload_len: usize) -> u64 {
 /// [`stamp_flush`] when it knows which flush the record joins.
 pub fn encode_record(salt: u64, kind: RecordKind, payload: &[u8], out: &mut Vec<u8>) {
     let start = out.len();
-    encode_record_unstamped(salt, kind, payload.len(), out, |p| {
+    out.resize(start + record_size(payload.len()) as usize, 0);
+    encode_record_in(salt, kind, payload.len(), &mut out[start..], |p| {
         p.copy_from_slice(payload);
         Ok::<(), ()>(())
     })
@@ -167,25 +168,22 @@ pub fn encode_record(salt: u64, kind: RecordKind, payload: &[u8], out: &mut Vec<
     stamp_flush(salt, &mut out[start..], 0);
 }
 
-/// Appends a record whose payload of exactly `len` bytes `fill` writes in place (so an entry is
-/// encoded straight into the flush buffer, with no intermediate copy). The header checksum is
-/// left unset: the writer computes it with [`stamp_flush`] once it knows the flush number, and
-/// nothing reaches the disk unstamped. If `fill` fails, `out` is left as it was.
-pub(crate) fn encode_record_unstamped<E>(
+/// Lays out a record in `rec` (exactly `record_size(len)` bytes, of any prior contents) whose
+/// payload of exactly `len` bytes `fill` writes in place, so an entry is encoded straight into
+/// the buffer that goes to disk. The header checksum is left unset: the writer computes it with
+/// [`stamp_flush`] once it knows the flush number, and nothing reaches the disk unstamped.
+pub(crate) fn encode_record_in<E>(
     salt: u64,
     kind: RecordKind,
     len: usize,
-    out: &mut Vec<u8>,
+    rec: &mut [u8],
     fill: impl FnOnce(&mut [u8]) -> Result<(), E>,
 ) -> Result<(), E> {
-    let start = out.len();
-    let total = record_size(len) as usize;
-    out.resize(start + total, 0);
-    let rec = &mut out[start..start + total];
-    if let Err(e) = fill(&mut rec[RECORD_HEADER..RECORD_HEADER + len]) {
-        out.truncate(start);
-        return Err(e);
-    }
+    debug_assert_eq!(rec.len() as u64, record_size(len));
+    fill(&mut rec[RECORD_HEADER..RECORD_HEADER + len])?;
+    // Reserved header bytes and the padding are zero; the buffer may hold older bytes.
+    rec[..RECORD_HEADER].fill(0);
+    rec[RECORD_HEADER + len..].fill(0);
     rec[0..4].copy_from_slice(&(len as u32).to_le_bytes());
     rec[4] = kind as u8;
     let pcrc = salted_crc(salt, &rec[RECORD_HEADER..RECORD_HEADER + len]);

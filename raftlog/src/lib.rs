@@ -8,11 +8,12 @@
 //!   reached with `raw_node.mut_store()`). It stages: `append`, `set_hard_state`,
 //!   `apply_snapshot`, `compact` update the in-memory index and entry cache *at once* (raft-rs
 //!   reads what it staged through `&self`) and decide where every record goes on disk. The
-//!   resulting records are encoded at once into the write at the tail of a staging queue
-//!   shared with:
+//!   resulting records are encoded at once into the last write of a staging queue (into DMA
+//!   memory, at the offset within its block where they will land: `stage.rs`) shared with:
 //! - the writer task (`writer.rs`), spawned by [`RaftLog::open`], the only owner of the open
 //!   files. It takes everything queued as one flush: one aligned O_DIRECT write through
-//!   glommio `DmaFile` (rewriting the partial tail block kept in memory), the hard-state slot
+//!   glommio `DmaFile` (rewriting the partial tail block kept in memory, usually from the very
+//!   buffer the records were encoded into), the hard-state slot
 //!   if it changed, and the sync. At most one flush is in flight; whatever is staged meanwhile
 //!   is queued, encoded, for the next one, which starts as soon as it completes (group commit).
 //!
@@ -108,6 +109,7 @@ pub mod meta;
 pub mod recovery;
 pub mod scan;
 pub mod snapshot;
+mod stage;
 mod writer;
 
 pub use config::{LogConfig, Preallocate, SyncMode};

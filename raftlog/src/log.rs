@@ -6,12 +6,13 @@
 use crate::config::LogConfig;
 use crate::error::{LogError, Result};
 use crate::format::{
-    align_down, decode_record, encode_record_unstamped, record_size, reset_payload,
-    segment_file_name, truncate_payload, RecordKind, SegmentHeader, BLOCK, HEADER_BLOCK,
+    align_down, decode_record, encode_record_in, record_size, reset_payload, segment_file_name,
+    truncate_payload, RecordKind, SegmentHeader, BLOCK, HEADER_BLOCK,
 };
 use crate::index::{entry_cost, LogIndex};
 use crate::meta::MetaState;
 use crate::recovery::{recover, LOG_DIR};
+use crate::stage::Stage;
 use crate::writer::{open_file, Active, Durable, FlushObserver, FlushReport, Op, Shared, Writer};
 use protobuf::{CodedOutputStream, Message};
 use raft::eraftpb::{ConfState, Entry, HardState, Snapshot, SnapshotMetadata};
@@ -38,7 +39,7 @@ struct SegInfo {
 struct WriteBatch {
     seg: u64,
     offset: u64,
-    bytes: Vec<u8>,
+    bytes: Stage,
     records: Vec<u32>,
     /// Taken back from the tail of the queue (already counted in `ops_sent`).
     reopened: bool,
@@ -69,6 +70,11 @@ pub struct LogStats {
     pub bytes_written: u64,
     /// Sum of flush latencies since open, in microseconds.
     pub sync_micros_total: u64,
+    /// Segment writes sent straight from the buffer appends were encoded into.
+    pub writes_in_place: u64,
+    /// Segment writes laid out by copying (several writes in one flush, or a batch larger than
+    /// a staging buffer).
+    pub writes_copied: u64,
     /// True once a write failed (the log is read-only until restart).
     pub failed: bool,
 }
@@ -257,16 +263,18 @@ impl RaftLog {
                 .segments
                 .back_mut()
                 .expect("an active segment always exists");
-            batch.records.push(batch.bytes.len() as u32);
-            let encoded =
-                encode_record_unstamped(seg.salt, RecordKind::Entry, len, &mut batch.bytes, |p| {
-                    let mut os = CodedOutputStream::bytes(p);
-                    e.write_to_with_cached_sizes(&mut os)?;
-                    os.check_eof();
-                    Ok::<(), protobuf::ProtobufError>(())
-                });
+            let start = batch.bytes.len();
+            batch.records.push(start as u32);
+            let rec = batch.bytes.extend(record_size(len) as usize);
+            let encoded = encode_record_in(seg.salt, RecordKind::Entry, len, rec, |p| {
+                let mut os = CodedOutputStream::bytes(p);
+                e.write_to_with_cached_sizes(&mut os)?;
+                os.check_eof();
+                Ok::<(), protobuf::ProtobufError>(())
+            });
             if let Err(err) = encoded {
                 // Not expected (the size was just computed); keep what was staged before.
+                batch.bytes.truncate(start);
                 batch.records.pop();
                 self.send_batch(&mut batch);
                 return Err(LogError::Invalid(format!(
@@ -477,6 +485,8 @@ impl RaftLog {
             flushes: self.shared.flushes.get(),
             bytes_written: self.shared.bytes_written.get(),
             sync_micros_total: self.shared.sync_micros_total.get(),
+            writes_in_place: self.shared.writes_in_place.get(),
+            writes_copied: self.shared.writes_copied.get(),
             failed: self.shared.failed.get().is_some(),
         }
     }
@@ -516,9 +526,15 @@ impl RaftLog {
         self.send(Op::Meta { payload, barrier })
     }
 
-    /// Starts gathering records: extends the write at the tail of the queue if it ends where
-    /// the next record goes (so concurrent appenders fill one buffer per flush), else starts a
-    /// new one in a buffer the writer handed back.
+    /// Starts gathering records: extends the last queued write if it ends where the next
+    /// record goes (so concurrent appenders fill one buffer per flush), else starts a new one
+    /// in a staging buffer the writer handed over.
+    ///
+    /// The last write may be reopened even if hard-state updates without a barrier or bare
+    /// flush requests were queued after it: the writer commits those together with every
+    /// write of the same batch anyway, so moving the write behind them changes nothing on
+    /// disk, and a driver that stages entries and then a hard state on every turn still
+    /// fills one buffer per flush.
     fn new_batch(&mut self) -> WriteBatch {
         let (seg, offset) = self
             .segments
@@ -526,32 +542,39 @@ impl RaftLog {
             .map(|s| (s.seq, s.pos))
             .unwrap_or((0, 0));
         let mut q = self.shared.queue.borrow_mut();
-        if let Some(Op::Write {
-            seg: s,
-            offset: o,
-            bytes,
-            ..
-        }) = q.ops.last()
-        {
-            if *s == seg && *o + bytes.len() as u64 == offset && bytes.len() < REOPEN_LIMIT {
-                if let Some(Op::Write {
-                    seg,
-                    offset,
-                    bytes,
-                    records,
-                }) = q.ops.pop()
-                {
-                    return WriteBatch {
+        let last = q
+            .ops
+            .iter()
+            .rposition(|op| !matches!(op, Op::Meta { barrier: false, .. } | Op::Sync));
+        if let Some(i) = last {
+            if let Op::Write {
+                seg: s,
+                offset: o,
+                bytes,
+                ..
+            } = &q.ops[i]
+            {
+                if *s == seg && *o + bytes.len() as u64 == offset && bytes.len() < REOPEN_LIMIT {
+                    if let Op::Write {
                         seg,
                         offset,
                         bytes,
                         records,
-                        reopened: true,
-                    };
+                    } = q.ops.remove(i)
+                    {
+                        return WriteBatch {
+                            seg,
+                            offset,
+                            bytes,
+                            records,
+                            reopened: true,
+                        };
+                    }
                 }
             }
         }
-        let (bytes, records) = q.free.pop().unwrap_or_default();
+        let (mut bytes, records) = q.free.pop().unwrap_or_default();
+        bytes.begin(offset);
         WriteBatch {
             seg,
             offset,
@@ -561,8 +584,6 @@ impl RaftLog {
         }
     }
 
-    /// Queues the gathered records (or puts the reopened write back). `batch` is left empty,
-    /// at the active segment's end, for records that must follow as a separate write.
     fn send_batch(&mut self, batch: &mut WriteBatch) {
         if !batch.bytes.is_empty() {
             let op = Op::Write {
@@ -575,6 +596,11 @@ impl RaftLog {
             if !batch.reopened {
                 self.ops_sent += 1;
             }
+        } else if batch.bytes.dma_head().is_some() {
+            // Never used: the staging buffer goes back for the next batch.
+            let stage = std::mem::take(&mut batch.bytes);
+            let records = std::mem::take(&mut batch.records);
+            self.shared.queue.borrow_mut().free.push((stage, records));
         }
         let (seg, offset) = self
             .segments
@@ -584,7 +610,7 @@ impl RaftLog {
         *batch = WriteBatch {
             seg,
             offset,
-            bytes: Vec::new(),
+            bytes: Stage::default(),
             records: Vec::new(),
             reopened: false,
         };
@@ -631,7 +657,8 @@ impl RaftLog {
             .back_mut()
             .expect("an active segment always exists");
         batch.records.push(batch.bytes.len() as u32);
-        encode_record_unstamped(seg.salt, kind, payload.len(), &mut batch.bytes, |p| {
+        let rec = batch.bytes.extend(record_size(payload.len()) as usize);
+        encode_record_in(seg.salt, kind, payload.len(), rec, |p| {
             p.copy_from_slice(payload);
             Ok::<(), ()>(())
         })

@@ -6,9 +6,10 @@
 mod common;
 
 use common::{entry, run, small_cfg};
+use raft::eraftpb::Entry;
 use raft::eraftpb::{ConfState, HardState, SnapshotMetadata};
 use raft::{GetEntriesContext, Storage};
-use reef_raftlog::{LogConfig, RaftLog, SnapshotStore};
+use reef_raftlog::{LogConfig, Preallocate, RaftLog, SnapshotStore};
 use std::collections::BTreeMap;
 
 fn ctx() -> GetEntriesContext {
@@ -60,6 +61,73 @@ fn entries_hard_state_and_metadata_survive_reopen() {
         // max_size: the first entry always comes back, then stop before exceeding.
         let one = log.entries(10, 20, 1, ctx()).unwrap();
         assert_eq!(one.len(), 1);
+        log.close().await.unwrap();
+    });
+}
+
+/// Appends `n` entries of `len` bytes in `term` after the last of `want` (or, with `back`,
+/// replacing its last `back` entries), to the log and to `want`.
+fn add(log: &mut RaftLog, want: &mut Vec<Entry>, back: usize, n: usize, term: u64, len: usize) {
+    want.truncate(want.len() - back.min(want.len()));
+    let from = want.len() as u64 + 1;
+    let ents: Vec<_> = (from..from + n as u64)
+        .map(|i| entry(i, term, len))
+        .collect();
+    log.append(&ents).unwrap();
+    want.extend(ents);
+}
+
+#[test]
+fn appends_written_in_place_or_copied_read_back_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    run(move || async move {
+        let cfg = LogConfig {
+            segment_size: 8 << 20,
+            preallocate: Preallocate::Fallocate,
+            cache_bytes: 4 * 1024,
+            ..LogConfig::default()
+        };
+        let mut log = RaftLog::open(&path, cfg.clone()).await.unwrap();
+        let mut want = Vec::new();
+        // One write per flush, starting at many offsets within a block: each is sent from the
+        // staging buffer it was encoded into, the tail block's bytes put in front.
+        for k in 0..60 {
+            add(&mut log, &mut want, 0, 1 + k % 3, 1, (k * 37) % 900 + 1);
+            log.flush().await.unwrap();
+        }
+        let s = log.stats();
+        assert_eq!((s.writes_in_place, s.writes_copied), (60, 0));
+        // Entries, then a hard state, several times before one flush (a Raft driver's turns):
+        // the write is extended past the hard-state updates and still sent in place.
+        let mut hs = HardState::default();
+        for turn in 0..10u64 {
+            for i in 0..5u64 {
+                add(&mut log, &mut want, 0, 2, 1, 300 + (turn * 5 + i) as usize);
+                hs.term = 1;
+                hs.vote = 1 + (turn * 5 + i) % 3;
+                log.set_hard_state(&hs).unwrap();
+            }
+            log.flush().await.unwrap();
+        }
+        let s = log.stats();
+        assert_eq!((s.writes_in_place, s.writes_copied), (70, 0));
+        // A conflicting suffix replaced in the same write.
+        add(&mut log, &mut want, 4, 6, 2, 500);
+        log.flush().await.unwrap();
+        // A batch larger than a staging buffer (256 KiB) spills to the heap and is copied.
+        add(&mut log, &mut want, 0, 300, 2, 1000);
+        log.flush().await.unwrap();
+        let s = log.stats();
+        assert_eq!((s.writes_in_place, s.writes_copied), (71, 1));
+        // Read back from disk (the cache holds 4 KiB), then again after reopening.
+        let last = want.len() as u64;
+        assert_eq!(log.entries(1, last + 1, None, ctx()).unwrap(), want);
+        log.close().await.unwrap();
+        let log = RaftLog::open(&path, cfg).await.unwrap();
+        assert_eq!(log.last_index().unwrap(), last);
+        assert_eq!(log.entries(1, last + 1, None, ctx()).unwrap(), want);
+        assert_eq!(log.initial_state().unwrap().hard_state.vote, hs.vote);
         log.close().await.unwrap();
     });
 }
