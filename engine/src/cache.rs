@@ -16,7 +16,7 @@ use crate::plan::Compiled;
 /// A fast multiplicative hash for SQL text keys (the cache is bounded, so a crafted
 /// collision can only slow one shard's lookups, never grow memory).
 #[derive(Default)]
-struct TextHasher(u64);
+pub(crate) struct TextHasher(u64);
 
 impl Hasher for TextHasher {
     fn write(&mut self, bytes: &[u8]) {

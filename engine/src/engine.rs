@@ -411,20 +411,5 @@ impl Engine {
 
 /// Classify SQL text: read-only when every statement in it only reads.
 pub fn classify(sql: &str) -> Result<StatementKind> {
-    let parsed = crate::parse::parse(sql)?;
-    for p in &parsed {
-        if let crate::parse::Parsed::Stmt(s) = p {
-            match s.as_ref() {
-                sqlparser::ast::Statement::Query(_) => continue,
-                sqlparser::ast::Statement::Explain { statement, .. }
-                    if matches!(statement.as_ref(), sqlparser::ast::Statement::Query(_)) =>
-                {
-                    continue
-                }
-                _ => return Ok(StatementKind::Write),
-            }
-        }
-        return Ok(StatementKind::Write);
-    }
-    Ok(StatementKind::Read)
+    Ok(crate::prepare::kind_of(&crate::parse::parse(sql)?))
 }

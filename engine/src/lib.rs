@@ -96,7 +96,7 @@ pub use digest::StateDigest;
 pub use engine::{classify, Engine, EngineConfig, StatementKind};
 pub use error::{DecodeError, Error, Result};
 pub use num::format_real;
-pub use prepare::{prepare, PrepareError, PrepareOptions, Prepared};
+pub use prepare::{prepare, prepare_with, PrepareCache, PrepareError, PrepareOptions, Prepared};
 pub use result::{BatchResult, ErrorResult, ExecResult, Rows, StatementResult};
 pub use value::{base64, Collation, Value};
 pub use view::{QueryRunner, View};

@@ -7,9 +7,13 @@
 //! time and a seed, which apply uses for anything left (column defaults, trigger bodies).
 //! `prepare` itself reads no clock or RNG: the caller passes `now_ms` and `seed`.
 
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{self, VisitMut, VisitorMut};
+
+use crate::cache::TextHasher;
 
 use crate::batch::{CommandBatch, Statement};
 use crate::engine::{EngineConfig, StatementKind};
@@ -221,7 +225,7 @@ fn leftmost_select_mut(body: &mut ast::SetExpr) -> Option<&mut ast::Select> {
     }
 }
 
-fn kind_of(parsed: &[Parsed]) -> StatementKind {
+pub(crate) fn kind_of(parsed: &[Parsed]) -> StatementKind {
     for p in parsed {
         match p {
             Parsed::Stmt(s) => match s.as_ref() {
@@ -251,11 +255,102 @@ fn stores_definition(st: &ast::Statement) -> bool {
     )
 }
 
+/// What an HTTP shard remembers about statement texts it has parsed: their kind and whether
+/// `prepare` rewrites anything in them. A text with no clock or random call is proposed as it
+/// was sent, so a client repeating a parameterised statement (the common case) costs a hash
+/// lookup instead of a parse, for writes (`prepare_with`) and reads (`classify`) alike.
+/// Whether a text needs rewriting depends on its structure only, never on the clock or seed,
+/// so a remembered answer is the one a new parse would give. Bounded: texts over
+/// `PrepareCache::MAX_TEXT` bytes are not kept, and a full cache starts over.
+#[derive(Default)]
+pub struct PrepareCache {
+    known: HashMap<Box<str>, Known, BuildHasherDefault<TextHasher>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Known {
+    kind: StatementKind,
+    rewrites: bool,
+}
+
+impl PrepareCache {
+    /// Distinct texts kept.
+    pub const MAX_ENTRIES: usize = 1024;
+    /// Longer texts are parsed every time (they are rare, and would make the bound large).
+    pub const MAX_TEXT: usize = 4096;
+
+    pub fn new() -> PrepareCache {
+        PrepareCache::default()
+    }
+
+    /// Texts remembered.
+    pub fn len(&self) -> usize {
+        self.known.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.known.is_empty()
+    }
+
+    /// [`crate::classify`], remembering the answer.
+    pub fn classify(&mut self, sql: &str) -> crate::error::Result<StatementKind> {
+        if let Some(k) = self.known.get(sql) {
+            return Ok(k.kind);
+        }
+        let parsed = parse(sql)?;
+        let kind = kind_of(&parsed);
+        let rewrites = parsed.into_iter().any(|p| match p {
+            Parsed::Stmt(mut st) => needs_rewrite(&mut st),
+            Parsed::Reindex(_) => false,
+        });
+        self.remember(sql, Known { kind, rewrites });
+        Ok(kind)
+    }
+
+    fn remember(&mut self, sql: &str, known: Known) {
+        if sql.len() > Self::MAX_TEXT {
+            return;
+        }
+        if self.known.len() >= Self::MAX_ENTRIES {
+            self.known.clear();
+        }
+        self.known.insert(sql.into(), known);
+    }
+}
+
+/// Whether `prepare` would rewrite anything in `st` (the statement is rewritten in the
+/// process; callers pass a copy they do not need).
+fn needs_rewrite(st: &mut ast::Statement) -> bool {
+    if stores_definition(st) {
+        return false;
+    }
+    let env = FnEnv::new(0, Some(0), usize::MAX);
+    let mut rw = Rewriter {
+        env: &env,
+        now_ms: 0,
+        changed: false,
+        in_field_access: 0,
+    };
+    let _ = st.visit(&mut rw);
+    rw.changed
+}
+
 /// Parse, classify and rewrite a request's statements into a batch to propose.
 pub fn prepare(
     statements: Vec<Statement>,
     opts: PrepareOptions,
     config: &EngineConfig,
+) -> Result<Prepared, PrepareError> {
+    prepare_with(statements, opts, config, &mut PrepareCache::new())
+}
+
+/// [`prepare`], skipping the parse of texts `cache` knows need no rewrite (and remembering
+/// the texts it parses).
+pub fn prepare_with(
+    statements: Vec<Statement>,
+    opts: PrepareOptions,
+    config: &EngineConfig,
+    cache: &mut PrepareCache,
 ) -> Result<Prepared, PrepareError> {
     let env = FnEnv::new(opts.seed, Some(opts.now_ms), config.max_value_bytes);
     let mut out = Vec::with_capacity(statements.len());
@@ -269,6 +364,13 @@ pub fn prepare(
                     limit: config.max_statement_bytes,
                 },
             });
+        }
+        if let Some(k) = cache.known.get(s.sql.as_str()) {
+            if !k.rewrites {
+                kinds.push(k.kind);
+                out.push(s);
+                continue;
+            }
         }
         let mut parsed = parse(&s.sql).map_err(|error| PrepareError {
             statement: i,
@@ -291,6 +393,13 @@ pub fn prepare(
                 }
             }
         }
+        cache.remember(
+            &s.sql,
+            Known {
+                kind: kinds[i],
+                rewrites: rw.changed,
+            },
+        );
         let sql = if rw.changed {
             let texts: Vec<String> = parsed
                 .iter()

@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 
 use reef_engine::{
-    classify, prepare, CommandBatch, Engine, EngineConfig, Params, PrepareOptions, QueryRunner,
-    Statement, StatementKind, StatementResult, Value,
+    classify, prepare, prepare_with, CommandBatch, Engine, EngineConfig, Params, PrepareCache,
+    PrepareOptions, QueryRunner, Statement, StatementKind, StatementResult, Value,
 };
 
 fn batch(sqls: &[&str]) -> CommandBatch {
@@ -339,6 +339,81 @@ fn prepare_rewrites_nondeterminism_and_classifies() {
 /// Defaults, view and trigger bodies run each time they are used, so `prepare` must not
 /// freeze their calls into the literals of the CREATE statement's moment: every row gets its
 /// own insert time and its own random value, and the schema keeps the text as written.
+/// A shard's prepare cache changes no outcome: for every text, through the cache (first and
+/// later calls, learned by `prepare_with` or by `classify`) and without it, with a new clock
+/// and seed each time, the batches, kinds and errors are the same.
+#[test]
+fn the_prepare_cache_changes_no_batch_kind_or_error() {
+    let config = EngineConfig::default();
+    let long_select = format!("SELECT 1 WHERE 1 IN ({})", vec!["1"; 1500].join(", "));
+    let texts = [
+        "INSERT INTO t(a, b) VALUES(?, ?)",
+        "SELECT * FROM t WHERE a = ?",
+        "INSERT INTO t VALUES(random(), CURRENT_TIMESTAMP)",
+        "SELECT date('now'), 1",
+        "UPDATE t SET b = randomblob(8) WHERE a = 1",
+        "CREATE TABLE d (a INTEGER, b TEXT DEFAULT CURRENT_TIMESTAMP)",
+        "SELECT 1; DELETE FROM t",
+        "SELECT 1; SELECT random()",
+        "EXPLAIN QUERY PLAN SELECT * FROM t",
+        "REINDEX",
+        "SELEC 2",
+        "",
+        long_select.as_str(),
+    ];
+    let mut by_prepare = PrepareCache::new();
+    let mut by_classify = PrepareCache::new();
+    for (round, now_ms) in [1_700_000_000_000i64, 1_800_000_000_000, 1_900_000_000_000]
+        .into_iter()
+        .enumerate()
+    {
+        for (i, text) in texts.iter().enumerate() {
+            let opts = PrepareOptions {
+                client_id: 1,
+                seq: i as u64,
+                transaction: false,
+                now_ms,
+                seed: 7 + round as u64,
+            };
+            let stmts = || vec![Statement::with_params(*text, vec![Value::Integer(5)])];
+            let want = prepare(stmts(), opts, &config);
+            assert_eq!(
+                cls_of(by_classify.classify(text)),
+                cls_of(classify(text)),
+                "classify {text:?}"
+            );
+            for cache in [&mut by_prepare, &mut by_classify] {
+                let got = prepare_with(stmts(), opts, &config, cache);
+                match (&got, &want) {
+                    (Ok(g), Ok(w)) => {
+                        assert_eq!(g.batch, w.batch, "round {round}: {text:?}");
+                        assert_eq!(g.kinds, w.kinds, "round {round}: {text:?}");
+                    }
+                    (Err(g), Err(w)) => assert_eq!(g, w, "round {round}: {text:?}"),
+                    _ => panic!("round {round}: {text:?}: {got:?} vs {want:?}"),
+                }
+            }
+        }
+    }
+    // Valid texts are remembered, bad or long ones are not.
+    let kept = texts
+        .iter()
+        .filter(|t| classify(t).is_ok() && t.len() <= PrepareCache::MAX_TEXT)
+        .count();
+    assert_eq!(by_prepare.len(), kept);
+    assert_eq!(by_classify.len(), kept);
+    // Bounded: a full cache starts over.
+    let mut c = PrepareCache::new();
+    for i in 0..PrepareCache::MAX_ENTRIES + 5 {
+        c.classify(&format!("SELECT {i}")).unwrap();
+    }
+    assert_eq!(c.len(), 5);
+}
+
+fn cls_of(r: reef_engine::Result<StatementKind>) -> Result<StatementKind, String> {
+    r.map_err(|e| e.to_string())
+}
+
 #[test]
 fn prepare_keeps_calls_in_stored_definitions() {
     let config = EngineConfig::default();

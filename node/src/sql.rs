@@ -9,7 +9,9 @@
 
 use crate::config::Config;
 use crate::http::body::{ParamValue, Params, RequestStatement};
-use reef_engine::{BatchResult, CommandBatch, EngineConfig, PrepareOptions, Statement, Value};
+use reef_engine::{
+    BatchResult, CommandBatch, EngineConfig, PrepareCache, PrepareOptions, Statement, Value,
+};
 use std::collections::BTreeMap;
 
 /// The config every replica applies with. Never derived from a node's own config.
@@ -54,10 +56,12 @@ pub fn statements(stmts: &[RequestStatement]) -> Vec<Statement> {
 }
 
 /// Parses, validates and fixes the non-deterministic parts of a write batch (leader only).
+/// `cache` is the shard's memory of texts that need no rewrite.
 pub fn prepare_batch(
     stmts: &[RequestStatement],
     transaction: bool,
     idempotency: Option<(u64, u64)>,
+    cache: &mut PrepareCache,
 ) -> Result<CommandBatch, String> {
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -71,7 +75,7 @@ pub fn prepare_batch(
         now_ms,
         seed: rand::random(),
     };
-    reef_engine::prepare(statements(stmts), opts, &apply_config())
+    reef_engine::prepare_with(statements(stmts), opts, &apply_config(), cache)
         .map(|p| p.batch)
         .map_err(|e| e.to_string())
 }
@@ -89,9 +93,9 @@ pub fn idempotency_ids(key: &str) -> (u64, u64) {
 }
 
 /// Refuses a request that would write: `/db/query` never changes data.
-pub fn check_read_only(stmts: &[RequestStatement]) -> Result<(), String> {
+pub fn check_read_only(stmts: &[RequestStatement], cache: &mut PrepareCache) -> Result<(), String> {
     for (i, s) in stmts.iter().enumerate() {
-        match reef_engine::classify(&s.sql) {
+        match cache.classify(&s.sql) {
             Ok(reef_engine::StatementKind::Read) => {}
             Ok(_) => {
                 return Err(format!(

@@ -25,7 +25,7 @@ use futures::SinkExt;
 use futures_channel::{mpsc, oneshot};
 use http_body_util::BodyExt;
 use hyper::{Method, StatusCode};
-use reef_engine::QueryRunner;
+use reef_engine::{PrepareCache, QueryRunner};
 use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,6 +42,9 @@ pub struct ShardCtx {
     /// This shard's query runner (it caches plans). Borrowed only for the synchronous
     /// duration of one read, never across an await.
     pub reader: RefCell<QueryRunner>,
+    /// This shard's memory of statement texts it parsed (kind, and whether a write needs its
+    /// clock or random calls fixed). Borrowed only synchronously, never across an await.
+    pub prepared: RefCell<PrepareCache>,
     /// Certificates and users, shared by every shard; reloadable.
     pub security: Arc<Security>,
     /// This shard's password checker and its memory of good credentials.
@@ -67,6 +70,7 @@ impl ShardCtx {
             metrics,
             clocks,
             reader,
+            prepared: RefCell::new(PrepareCache::new()),
             security,
             verifier: Verifier::new(),
         }
@@ -518,7 +522,13 @@ async fn through_log(
     started: Instant,
 ) -> HttpResponse {
     let idempotency = req.idempotency_key.as_deref().map(sql::idempotency_ids);
-    let batch = match sql::prepare_batch(&stmts, flags.transaction, idempotency) {
+    let prepared = sql::prepare_batch(
+        &stmts,
+        flags.transaction,
+        idempotency,
+        &mut ctx.prepared.borrow_mut(),
+    );
+    let batch = match prepared {
         Ok(b) => b,
         Err(e) => return respond::error(StatusCode::BAD_REQUEST, &e),
     };
@@ -600,7 +610,7 @@ async fn query(ctx: &ShardCtx, req: ApiRequest, flags: Flags) -> HttpResponse {
         Ok(s) => s,
         Err(r) => return *r,
     };
-    if let Err(e) = sql::check_read_only(&stmts) {
+    if let Err(e) = sql::check_read_only(&stmts, &mut ctx.prepared.borrow_mut()) {
         return respond::error(StatusCode::BAD_REQUEST, &e);
     }
     read(ctx, req, flags, stmts, started).await
@@ -677,10 +687,13 @@ async fn request(ctx: &ShardCtx, req: ApiRequest, flags: Flags) -> HttpResponse 
         Err(r) => return *r,
     };
     // Reads need `query`, writes `execute`; a mixed request needs both.
-    let reads = stmts
-        .iter()
-        .any(|s| sql::check_read_only(std::slice::from_ref(s)).is_ok());
-    let writes = sql::check_read_only(&stmts).is_err();
+    let (reads, writes) = {
+        let mut cache = ctx.prepared.borrow_mut();
+        let reads = stmts
+            .iter()
+            .any(|s| sql::check_read_only(std::slice::from_ref(s), &mut cache).is_ok());
+        (reads, sql::check_read_only(&stmts, &mut cache).is_err())
+    };
     for (needed, perm) in [(reads || !writes, Perm::Query), (writes, Perm::Execute)] {
         if needed {
             if let Err(r) = guard::authorize(ctx, &req.identity, &[perm]) {
