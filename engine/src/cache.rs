@@ -52,13 +52,28 @@ struct Entry {
 pub(crate) struct PlanCache {
     map: HashMap<Box<str>, Entry, BuildHasherDefault<TextHasher>>,
     capacity: usize,
+    /// Sum of the lengths of the texts in `map`.
+    text_bytes: usize,
+    /// The last text too long for `map`. A text's statements are planned one call at a time
+    /// (each against the schema its predecessors left), so its parse must outlive one call,
+    /// but one such text at a time is enough.
+    long: Option<(Box<str>, Entry)>,
 }
 
 impl PlanCache {
+    /// Longer texts are not kept beyond their own use: a statement may be up to
+    /// `max_statement_bytes` (1 MiB by default), and its syntax tree several times that.
+    pub(crate) const MAX_TEXT: usize = 8 << 10;
+    /// Most text bytes kept in all; with `MAX_TEXT` it bounds the trees kept to a small
+    /// multiple of this, whatever clients send.
+    pub(crate) const MAX_TEXT_BYTES: usize = 1 << 20;
+
     pub(crate) fn new(capacity: usize) -> PlanCache {
         PlanCache {
             map: HashMap::default(),
             capacity: capacity.max(1),
+            text_bytes: 0,
+            long: None,
         }
     }
 
@@ -71,34 +86,83 @@ impl PlanCache {
         cat: &Catalog,
     ) -> Result<(Option<Arc<Compiled>>, usize)> {
         if let Some(e) = self.map.get_mut(sql) {
-            let n = e.parsed.len();
-            if let Some(Some(c)) = e.compiled.get(i) {
-                if c.schema_id == cat.schema_id() {
-                    return Ok((Some(c.clone()), n));
-                }
+            return plan(e, sql, i, cat);
+        }
+        if let Some((t, e)) = &mut self.long {
+            if &**t == sql {
+                return plan(e, sql, i, cat);
             }
-            if i >= n {
-                return Ok((None, n));
-            }
-            let c = Arc::new(compile(cat, sql, &e.parsed[i])?);
-            e.compiled[i] = Some(c.clone());
-            return Ok((Some(c), n));
         }
         let parsed = Arc::new(parse(sql)?);
-        let n = parsed.len();
-        if self.map.len() >= self.capacity {
+        let e = self.insert(sql, parsed);
+        plan(e, sql, i, cat)
+    }
+
+    fn insert(&mut self, sql: &str, parsed: Arc<Vec<Parsed>>) -> &mut Entry {
+        let entry = Entry {
+            compiled: vec![None; parsed.len()],
+            parsed,
+        };
+        if sql.len() > Self::MAX_TEXT {
+            return &mut self.long.insert((sql.into(), entry)).1;
+        }
+        if self.map.len() >= self.capacity || self.text_bytes + sql.len() > Self::MAX_TEXT_BYTES
+        {
             self.map.clear();
+            self.text_bytes = 0;
         }
-        self.map.insert(
-            sql.into(),
-            Entry {
-                parsed,
-                compiled: vec![None; n],
-            },
-        );
-        if n == 0 {
-            return Ok((None, 0));
+        self.text_bytes += sql.len();
+        self.map.entry(sql.into()).or_insert(entry)
+    }
+}
+
+/// Statement `i` of the text `e` holds, compiled for `cat` (reusing the plan built for the
+/// same schema), and the text's statement count.
+fn plan(
+    e: &mut Entry,
+    sql: &str,
+    i: usize,
+    cat: &Catalog,
+) -> Result<(Option<Arc<Compiled>>, usize)> {
+    let n = e.parsed.len();
+    if i >= n {
+        return Ok((None, n));
+    }
+    if let Some(c) = &e.compiled[i] {
+        if c.schema_id == cat.schema_id() {
+            return Ok((Some(c.clone()), n));
         }
-        self.get(sql, i, cat)
+    }
+    let c = Arc::new(compile(cat, sql, &e.parsed[i])?);
+    e.compiled[i] = Some(c.clone());
+    Ok((Some(c), n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Memory stays bounded whatever texts arrive: long texts take one slot, short ones a
+    /// text budget; both still plan every statement they hold.
+    #[test]
+    fn long_texts_take_one_slot_and_short_ones_a_byte_budget() {
+        let cat = Catalog::default();
+        let mut c = PlanCache::new(1024);
+        let pad = " ".repeat(PlanCache::MAX_TEXT);
+        for k in 0..3 {
+            let long = format!("SELECT {k};{pad}SELECT {k} + 1");
+            assert_eq!(c.get(&long, 0, &cat).unwrap().1, 2);
+            assert!(c.get(&long, 1, &cat).unwrap().0.is_some());
+            assert!(c.get(&long, 2, &cat).unwrap().0.is_none());
+            assert!(c.map.is_empty(), "a long text is not kept in the map");
+        }
+        let short_pad = " ".repeat(PlanCache::MAX_TEXT - 20);
+        let fit = PlanCache::MAX_TEXT_BYTES / (PlanCache::MAX_TEXT - 10);
+        for k in 0..fit + 3 {
+            let t = format!("SELECT {k}{short_pad}");
+            assert!(c.get(&t, 0, &cat).unwrap().0.is_some());
+            assert!(c.text_bytes <= PlanCache::MAX_TEXT_BYTES);
+        }
+        assert!(c.map.len() < fit, "the budget started the map over");
     }
 }
