@@ -106,8 +106,7 @@ impl PlanCache {
         if sql.len() > Self::MAX_TEXT {
             return &mut self.long.insert((sql.into(), entry)).1;
         }
-        if self.map.len() >= self.capacity || self.text_bytes + sql.len() > Self::MAX_TEXT_BYTES
-        {
+        if self.map.len() >= self.capacity || self.text_bytes + sql.len() > Self::MAX_TEXT_BYTES {
             self.map.clear();
             self.text_bytes = 0;
         }

@@ -86,26 +86,44 @@ enum RowidBound {
     At(i64),
 }
 
-fn rowid_bound(v: &Value, lower: bool) -> RowidBound {
+/// The first (`lower`) or last rowid that satisfies `rowid > v` / `rowid >= v` (or `<`,
+/// `<=`), `v` already converted as the comparison converts it. Exact for every value, which
+/// is what lets the planner drop the conjunct from the per-row filters: integers compare with
+/// integers, with reals exactly (as `num::cmp_int_real`), and are less than any text or blob;
+/// NULL satisfies nothing.
+fn rowid_bound(v: &Value, lower: bool, inclusive: bool) -> RowidBound {
+    let at = |i: Option<i64>| i.map_or(RowidBound::Empty, RowidBound::At);
     match v {
         Value::Null => RowidBound::Empty,
-        Value::Integer(i) => RowidBound::At(*i),
+        Value::Integer(i) => match (lower, inclusive) {
+            (_, true) => RowidBound::At(*i),
+            (true, false) => at(i.checked_add(1)),
+            (false, false) => at(i.checked_sub(1)),
+        },
+        Value::Real(f) if f.is_nan() => RowidBound::Empty,
         Value::Real(f) => {
-            let g = if lower { f.ceil() } else { f.floor() };
-            if g >= crate::num::TWO_63 {
-                if lower {
+            let f = *f;
+            if f >= crate::num::TWO_63 {
+                return if lower {
                     RowidBound::Empty
                 } else {
                     RowidBound::Unbounded
-                }
-            } else if g < -crate::num::TWO_63 {
-                if lower {
+                };
+            }
+            if f < -crate::num::TWO_63 {
+                return if lower {
                     RowidBound::Unbounded
                 } else {
                     RowidBound::Empty
-                }
-            } else {
-                RowidBound::At(g as i64)
+                };
+            }
+            // In range, so floor and ceil are integers an i64 holds exactly.
+            let (floor, ceil) = (f.floor() as i64, f.ceil() as i64);
+            match (lower, inclusive) {
+                (true, true) => RowidBound::At(ceil),
+                (true, false) => at(floor.checked_add(1)),
+                (false, true) => RowidBound::At(floor),
+                (false, false) => at(ceil.checked_sub(1)),
             }
         }
         // Every integer is less than any text or blob.
@@ -692,11 +710,19 @@ impl<'a> Reader<'a> {
             }
             Access::RowidRange { lo, hi, reverse } => {
                 let lo_b = match lo {
-                    Some(b) => rowid_bound(&self.probe_eval(&b.expr, b.probe, frame)?, true),
+                    Some(b) => rowid_bound(
+                        &self.probe_eval(&b.expr, b.probe, frame)?,
+                        true,
+                        b.inclusive,
+                    ),
                     None => RowidBound::Unbounded,
                 };
                 let hi_b = match hi {
-                    Some(b) => rowid_bound(&self.probe_eval(&b.expr, b.probe, frame)?, false),
+                    Some(b) => rowid_bound(
+                        &self.probe_eval(&b.expr, b.probe, frame)?,
+                        false,
+                        b.inclusive,
+                    ),
                     None => RowidBound::Unbounded,
                 };
                 let (lk, hk);

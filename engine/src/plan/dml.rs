@@ -410,9 +410,7 @@ impl<'a> Compiler<'a> {
         }
         let cands: Vec<&Expr> = filters.iter().collect();
         let (access, consumed) = self.choose_access(0, def, &cands, not_indexed, None)?;
-        if let Some(i) = consumed {
-            filters.remove(i);
-        }
+        super::select::remove_consumed(&mut filters, consumed);
         let source = Source {
             kind: SourceKind::Table {
                 def: def.clone(),

@@ -1080,13 +1080,14 @@ impl<'a> Compiler<'a> {
                 let (access, consumed) =
                     self.choose_access(k, &def, &cands, *not_indexed, indexed_by.as_deref())?;
                 sources[k].access = access;
-                if let Some(i) = consumed {
+                remove_consumed(
                     if sources[k].join == JoinKind::Left {
-                        sources[k].on.remove(i);
+                        &mut sources[k].on
                     } else {
-                        placed[k].remove(i);
-                    }
-                }
+                        &mut placed[k]
+                    },
+                    consumed,
+                );
             }
             sources[k].filters = std::mem::take(&mut placed[k]);
         }
@@ -1196,6 +1197,8 @@ impl<'a> Compiler<'a> {
     }
 
     /// Pick the access path for table source `k` from the conjuncts that may constrain it.
+    /// Also returns the indexes (in `cands`) of the conjuncts the access path enforces by
+    /// itself, which need not be evaluated again per row.
     pub(crate) fn choose_access(
         &self,
         k: usize,
@@ -1203,20 +1206,25 @@ impl<'a> Compiler<'a> {
         cands: &[&Expr],
         not_indexed: bool,
         indexed_by: Option<&str>,
-    ) -> Result<(Access, Option<usize>)> {
+    ) -> Result<(Access, Vec<usize>)> {
         let facts = gather_facts(k, def, cands);
         let mut best: (u32, Access) = (0, Access::Scan { reverse: false });
         let rowid = facts.iter().find(|f| f.col == ROWID);
-        let mut consumed = None;
+        let mut consumed = Vec::new();
         if let Some(f) = rowid {
             if let Some((e, p)) = &f.eq {
                 // A row found by this key satisfies the equality it came from: that conjunct
                 // need not be evaluated again.
-                consumed = f.eq_src;
+                consumed.extend(f.eq_src);
                 best = (1000, Access::RowidEq(e.clone(), *p));
             } else if let Some(list) = &f.in_list {
                 best = (800, Access::RowidIn(list.clone()));
             } else if f.lo.is_some() || f.hi.is_some() {
+                // The scan turns each bound into the exact first and last rowid that
+                // satisfy it (see `rowid_bound` in exec), so the rows it visits satisfy both
+                // conjuncts: for a 100-row range that is 200 comparisons saved.
+                consumed.extend(f.lo_src);
+                consumed.extend(f.hi_src);
                 best = (
                     50,
                     Access::RowidRange {
@@ -1231,7 +1239,7 @@ impl<'a> Compiler<'a> {
             return Ok((best.1, consumed));
         }
         if not_indexed && indexed_by.is_none() {
-            return Ok((best.1, None));
+            return Ok((best.1, consumed));
         }
         let mut forced = None;
         for ix in self.cat.indexes_of(&norm(&def.name)) {
@@ -1312,9 +1320,12 @@ impl<'a> Compiler<'a> {
             }
         }
         if let Some(f) = forced {
-            return Ok((f, None));
+            return Ok((f, Vec::new()));
         }
-        Ok((best.1, None))
+        if !matches!(best.1, Access::RowidRange { .. }) {
+            consumed.clear();
+        }
+        Ok((best.1, consumed))
     }
 }
 
@@ -1393,7 +1404,19 @@ struct Fact {
     in_coll: Collation,
     lo: Option<Bound>,
     hi: Option<Bound>,
+    /// Indexes (in the candidates) of the conjuncts `lo` and `hi` came from.
+    lo_src: Option<usize>,
+    hi_src: Option<usize>,
     range_coll: Collation,
+}
+
+/// Drops the conjuncts an access path enforces by itself (indexes into `conds`).
+pub(crate) fn remove_consumed(conds: &mut Vec<Expr>, mut consumed: Vec<usize>) {
+    consumed.sort_unstable();
+    consumed.dedup();
+    for i in consumed.into_iter().rev() {
+        conds.remove(i);
+    }
 }
 
 fn independent(e: &Expr, k: usize) -> bool {
@@ -1436,6 +1459,8 @@ fn gather_facts(k: usize, def: &TableDef, cands: &[&Expr]) -> Vec<Fact> {
             in_coll: Collation::Binary,
             lo: None,
             hi: None,
+            lo_src: None,
+            hi_src: None,
             range_coll: Collation::Binary,
         });
         facts.last_mut().expect("just pushed")
@@ -1485,6 +1510,7 @@ fn gather_facts(k: usize, def: &TableDef, cands: &[&Expr]) -> Vec<Fact> {
                             probe,
                             inclusive: op == CmpOp::Ge,
                         });
+                        f.lo_src = Some(ci);
                         f.range_coll = *coll;
                     }
                     CmpOp::Lt | CmpOp::Le
@@ -1495,6 +1521,7 @@ fn gather_facts(k: usize, def: &TableDef, cands: &[&Expr]) -> Vec<Fact> {
                             probe,
                             inclusive: op == CmpOp::Le,
                         });
+                        f.hi_src = Some(ci);
                         f.range_coll = *coll;
                     }
                     _ => {}
