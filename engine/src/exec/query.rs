@@ -686,9 +686,20 @@ impl<'a> Reader<'a> {
             Access::RowidEq(e, p) => {
                 let v = self.probe_eval(e, *p, frame)?;
                 if let Some(r) = as_rowid(&v) {
-                    let kb = rowid_key(r);
-                    if let Some(row) = td.rows.get(&kb) {
-                        visit!(&kb, row);
+                    if frame.rows[k].rowid == Some(r) {
+                        // The row this source bound last time is the one asked for again (a
+                        // join's inner side often is: every order of one user looks up the
+                        // same user). A Reader's state cannot change and only this scan
+                        // writes this buffer, so the row is still there, decoded.
+                        self.rt.tick()?;
+                        if !cb(frame)? {
+                            return Ok(false);
+                        }
+                    } else {
+                        let kb = rowid_key(r);
+                        if let Some(row) = td.rows.get(&kb) {
+                            visit!(&kb, row);
+                        }
                     }
                 }
             }
