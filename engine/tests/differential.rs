@@ -244,15 +244,40 @@ fn sqlite_rows(db: &rusqlite::Connection, sql: &str) -> Result<Vec<Vec<Value>>, 
     Ok(out)
 }
 
-#[test]
-fn random_expressions_agree_with_sqlite() {
+/// SQLite and the engine, each given the same statements.
+fn open_both(setup: &[&str]) -> (rusqlite::Connection, Engine) {
     let db = rusqlite::Connection::open_in_memory().expect("sqlite");
     let mut engine = Engine::new(EngineConfig::default());
-    for s in SETUP {
+    for s in setup {
         db.execute_batch(s).expect("sqlite setup");
         let r = engine.execute(&[s]);
         assert!(!r[0].is_error(), "{s}: {:?}", r[0]);
     }
+    (db, engine)
+}
+
+/// The first few failures, for an assertion message.
+fn first_failures(failures: &[String]) -> String {
+    failures
+        .iter()
+        .take(15)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Same rows, value for value (reals within rounding).
+fn rows_agree(want: &[Vec<Value>], got: &[Vec<Value>]) -> bool {
+    want.len() == got.len()
+        && want
+            .iter()
+            .zip(got)
+            .all(|(a, b)| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(x, y)))
+}
+
+#[test]
+fn random_expressions_agree_with_sqlite() {
+    let (db, mut engine) = open_both(SETUP);
     let seed: u64 = std::env::var("REEF_DIFF_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -273,11 +298,7 @@ fn random_expressions_agree_with_sqlite() {
             (Err(_), StatementResult::Error(_)) => {}
             (Ok(w), r) if !r.is_error() => {
                 let g = r.rows().map(|x| x.values.clone()).unwrap_or_default();
-                let equal = w.len() == g.len()
-                    && w.iter().zip(&g).all(|(a, b)| {
-                        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(x, y))
-                    });
-                if !equal {
+                if !rows_agree(w, &g) {
                     failures.push(format!("{sql}\n  sqlite: {w:?}\n  reef:   {g:?}"));
                 }
             }
@@ -288,12 +309,7 @@ fn random_expressions_agree_with_sqlite() {
         failures.is_empty(),
         "{} of {iterations} queries disagree with SQLite (seed {seed}):\n{}",
         failures.len(),
-        failures
-            .iter()
-            .take(15)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
+        first_failures(&failures)
     );
 }
 
@@ -467,30 +483,13 @@ fn rowid_ranges_agree_with_sqlite() {
              AND {t}.{col} < 4 GROUP BY s.x ORDER BY 1"
         ));
     }
-    let db = rusqlite::Connection::open_in_memory().expect("sqlite");
-    let mut engine = Engine::new(EngineConfig::default());
-    for s in setup {
-        db.execute_batch(s).expect("sqlite setup");
-        let r = engine.execute(&[s]);
-        assert!(!r[0].is_error(), "{s}: {:?}", r[0]);
-    }
+    let (db, mut engine) = open_both(&setup);
     let mut failures = Vec::new();
     let mut check = |engine: &mut Engine, db: &rusqlite::Connection, sql: &str| {
         let want = sqlite_rows(db, sql);
         let got = engine.execute(&[sql]).pop().expect("one result");
-        let got_rows = got.rows().map(|x| {
-            x.values
-                .iter()
-                .map(|r| r.to_vec())
-                .collect::<Vec<Vec<Value>>>()
-        });
-        let agree = match (&want, &got_rows) {
-            (Ok(w), Some(g)) => {
-                w.len() == g.len()
-                    && w.iter().zip(g).all(|(a, b)| {
-                        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(x, y))
-                    })
-            }
+        let agree = match (&want, got.rows()) {
+            (Ok(w), Some(g)) => rows_agree(w, &g.values),
             (Err(_), None) => got.is_error(),
             _ => false,
         };
@@ -523,11 +522,6 @@ fn rowid_ranges_agree_with_sqlite() {
         "{} of {} rowid-range queries disagree with SQLite:\n{}",
         failures.len(),
         queries.len(),
-        failures
-            .iter()
-            .take(15)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
+        first_failures(&failures)
     );
 }

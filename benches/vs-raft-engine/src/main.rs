@@ -58,6 +58,22 @@ fn median(v: &[f64]) -> f64 {
     v[v.len() / 2]
 }
 
+/// Runs both logs' phase of a round, in the given order: who goes first alternates, so
+/// neither always follows the raw burst.
+fn both(
+    reef_first: bool,
+    reef: impl FnOnce() -> Result<Run, reef::Error>,
+    peer: impl FnOnce() -> Result<Run, reef::Error>,
+) -> Result<(Run, Run), reef::Error> {
+    if reef_first {
+        let r = reef()?;
+        Ok((r, peer()?))
+    } else {
+        let p = peer()?;
+        Ok((reef()?, p))
+    }
+}
+
 fn rounded(v: &[f64]) -> Vec<f64> {
     v.iter().map(|r| (r * 100.0).round() / 100.0).collect()
 }
@@ -135,23 +151,15 @@ fn main() -> Result<(), reef::Error> {
         raw.burst(4096, 300, false, &mut h4)?;
         raw.burst(4096, 300, true, &mut h4d)?;
         let hu = reef.raw(300)?.hist;
-        // Who goes first alternates, so neither always follows the raw burst.
-        let (rs, ps) = if round % 2 == 0 {
-            let rs = reef.single(single_n)?;
-            (rs, peer.single(single_n)?)
-        } else {
-            let ps = peer.single(single_n)?;
-            (reef.single(single_n)?, ps)
-        };
+        let reef_first = round % 2 == 0;
+        let (rs, ps) = both(
+            reef_first,
+            || reef.single(single_n),
+            || Ok(peer.single(single_n)?),
+        )?;
         let mut h64 = hist();
         raw.burst(65536, 60, false, &mut h64)?;
-        let (rg, pg) = if round % 2 == 0 {
-            let rg = reef.group(each)?;
-            (rg, peer.group(each)?)
-        } else {
-            let pg = peer.group(each)?;
-            (reef.group(each)?, pg)
-        };
+        let (rg, pg) = both(reef_first, || reef.group(each), || Ok(peer.group(each)?))?;
         if !measured {
             continue;
         }
