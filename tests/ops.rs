@@ -65,6 +65,22 @@ fn parse_prometheus(text: &str) -> BTreeMap<String, f64> {
     samples
 }
 
+/// Free and total bytes of the file system holding `path`, as statvfs reports them.
+fn fs_space(path: &std::path::Path) -> (u64, u64) {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).expect("path");
+    // SAFETY: statvfs only writes into the zeroed struct it is given.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    assert_eq!(
+        unsafe { libc::statvfs(c.as_ptr(), &mut st) },
+        0,
+        "{}",
+        path.display()
+    );
+    let unit = st.f_frsize as u64;
+    (st.f_bavail as u64 * unit, st.f_blocks as u64 * unit)
+}
+
 #[test]
 fn metrics_are_valid_prometheus_text_and_move_under_load() {
     let c = Cluster::start(3);
@@ -112,6 +128,8 @@ fn metrics_are_valid_prometheus_text_and_move_under_load() {
         "reefdb_peer_queue_depth{peer=\"2\"}",
         "reefdb_peer_drops_total{peer=\"3\"}",
         "reefdb_peer_reconnects_total{peer=\"3\"}",
+        "reefdb_disk_free_bytes",
+        "reefdb_disk_total_bytes",
     ];
     for f in families {
         // The leader's own id appears in no peer family; skip that one sample name.
@@ -125,6 +143,29 @@ fn metrics_are_valid_prometheus_text_and_move_under_load() {
         );
     }
     assert_eq!(after["reefdb_role{role=\"leader\"}"], 1.0);
+    // The space gauges describe the file system the node's log is on: its size is exactly
+    // what statvfs says here, and the free space is within it.
+    let raft_dir = c.path().join(format!("node{leader}/data/raft"));
+    let (free, total) = fs_space(&raft_dir);
+    assert_eq!(after["reefdb_disk_total_bytes"], total as f64);
+    let reported_free = after["reefdb_disk_free_bytes"];
+    assert!(
+        reported_free > 0.0 && reported_free <= total as f64,
+        "free {reported_free} of {total}"
+    );
+    // Other builds share this disk: allow what they may write between the two readings.
+    assert!(
+        (reported_free - free as f64).abs() < (4u64 << 30) as f64,
+        "node reports {reported_free} bytes free, statvfs says {free}"
+    );
+    let status = c.status(leader).expect("status");
+    assert_eq!(status["disk"]["total_bytes"], json!(total));
+    assert!(
+        status["disk"]["path"]
+            .as_str()
+            .is_some_and(|p| p.ends_with("/raft")),
+        "{status}"
+    );
     for moving in [
         "reefdb_applied_index",
         "reefdb_fsync_seconds_count",

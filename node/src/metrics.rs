@@ -142,6 +142,8 @@ gauges!(
     log_bytes,
     log_segments,
     last_snapshot_bytes,
+    disk_free_bytes,
+    disk_total_bytes,
 );
 
 #[derive(Debug)]
@@ -307,6 +309,16 @@ impl Collector for Metrics {
                 "snapshot_last_bytes",
                 "Size of the latest snapshot built or installed",
                 &r.last_snapshot_bytes,
+            ),
+            (
+                "disk_free_bytes",
+                "Bytes free (to unprivileged users) on the file system of data_dir/raft",
+                &r.disk_free_bytes,
+            ),
+            (
+                "disk_total_bytes",
+                "Size of the file system of data_dir/raft",
+                &r.disk_total_bytes,
             ),
         ] {
             gauge(&mut enc, name, help, v.load(Relaxed) as f64)?;

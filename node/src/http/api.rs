@@ -318,6 +318,12 @@ pub async fn handle(ctx: &ShardCtx, req: ApiRequest) -> HttpResponse {
             let published = ctx.board.load();
             let mut v = serde_json::to_value(&published.status).unwrap_or_default();
             v["tls"] = ctx.security.status_json();
+            let gauges = &ctx.metrics.replica;
+            v["disk"] = serde_json::json!({
+                "path": ctx.config.raft_dir(),
+                "free_bytes": gauges.disk_free_bytes.load(std::sync::atomic::Ordering::Relaxed),
+                "total_bytes": gauges.disk_total_bytes.load(std::sync::atomic::Ordering::Relaxed),
+            });
             v["cert_expiry"] = certs_expiry_json(ctx);
             if flags.digest {
                 // Hashes the whole state: for tests and operators comparing replicas, not for

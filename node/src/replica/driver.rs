@@ -216,6 +216,7 @@ impl Driver {
 
     /// Runs until shutdown or a fatal log error. Returns the fatal error, if any.
     pub async fn run(mut self, mut events: mpsc::UnboundedReceiver<Event>) -> Result<(), String> {
+        self.copy_peer_figures();
         self.publish();
         while let Some(ev) = events.next().await {
             self.handle(ev);

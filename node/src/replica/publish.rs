@@ -132,9 +132,33 @@ impl Driver {
             .replica
             .log_segments
             .store(stats.segments as u64, Relaxed);
+        // A full disk stops the node (the log refuses to acknowledge what it cannot write),
+        // so the space left is what an operator most needs to watch. One statvfs per tick.
+        match file_system_space(&self.config.raft_dir()) {
+            Ok((free, total)) => {
+                self.metrics.replica.disk_free_bytes.store(free, Relaxed);
+                self.metrics.replica.disk_total_bytes.store(total, Relaxed);
+            }
+            Err(e) => tracing::debug!(error = %e, "statvfs of the raft dir failed"),
+        }
         // Reachability and match index change without a Ready; refresh /nodes now and then.
         if self.ticks.is_multiple_of(5) {
             self.dirty = true;
         }
     }
+}
+
+/// Bytes available to unprivileged users and the total size of the file system holding
+/// `path` (statvfs: `f_bavail` and `f_blocks` in units of `f_frsize`).
+pub(crate) fn file_system_space(path: &std::path::Path) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: statvfs only writes into the zeroed struct it is given; `c` is a valid C string.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let unit = st.f_frsize as u64;
+    Ok((st.f_bavail as u64 * unit, st.f_blocks as u64 * unit))
 }
