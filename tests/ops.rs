@@ -201,3 +201,119 @@ fn nodes_lists_members_with_reachability_and_match_index() {
         assert!(n["raft_addr"].as_str().unwrap().starts_with("127.0.0.1:"));
     }
 }
+
+/// Reads one HTTP/1.1 response (status line, headers, a `Content-Length` body) from `s`.
+fn read_response(s: &mut std::net::TcpStream) -> std::io::Result<(u16, String)> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        if s.read(&mut byte)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&buf).to_lowercase();
+    let code = head[9..12].parse().expect("status code");
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map(|v| v.trim().parse().expect("length"))
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body)?;
+    Ok((code, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// Waits for the server to close `s`; returns how long that took, or None if it did not
+/// within 5 s.
+fn closed_after(s: &mut std::net::TcpStream) -> Option<Duration> {
+    use std::io::Read;
+    let started = std::time::Instant::now();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut rest = [0u8; 256];
+    loop {
+        match s.read(&mut rest) {
+            Ok(0) => return Some(started.elapsed()),
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return Some(started.elapsed())
+            }
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Connections that sit idle after a request, clients that never finish their headers and
+/// bodies that never arrive are cut off after `limits.idle_timeout_ms`; a connection in
+/// steady use is not.
+#[test]
+fn idle_connections_and_unfinished_requests_are_closed() {
+    use std::io::Write;
+    let mut c = Cluster::init(1);
+    c.edit_config(1, |t| {
+        assert!(t.contains("idle_timeout_ms: 60000"), "{t}");
+        t.replace("idle_timeout_ms: 60000", "idle_timeout_ms: 800")
+    });
+    c.start_node(1);
+    c.wait_leader(LONG);
+    let addr = c.node(1).http;
+    let connect = || {
+        let s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s
+    };
+    let get = b"GET /status HTTP/1.1\r\nHost: reef\r\n\r\n";
+
+    // In steady use: a request every 300 ms for 3 s, all on one connection.
+    let mut busy = connect();
+    for i in 0..10 {
+        busy.write_all(get).unwrap();
+        let (code, _) = read_response(&mut busy).unwrap_or_else(|e| panic!("request {i}: {e}"));
+        assert_eq!(code, 200);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    // Idle after one answered request.
+    let mut idle = connect();
+    idle.write_all(get).unwrap();
+    assert_eq!(read_response(&mut idle).unwrap().0, 200);
+    let after = closed_after(&mut idle).expect("an idle connection is closed");
+    assert!(
+        after >= Duration::from_millis(500) && after < Duration::from_secs(3),
+        "closed after {after:?}"
+    );
+
+    // Headers that never finish, a byte every 200 ms for 4 s: bytes are not progress, so the
+    // connection is cut off about 0.8 s in, not 0.8 s after the last byte.
+    let mut slow = connect();
+    let started = std::time::Instant::now();
+    slow.write_all(b"GET /status HTTP/1.1\r\n").unwrap();
+    for b in b"Host: reef.example\r\n" {
+        std::thread::sleep(Duration::from_millis(200));
+        if slow.write_all(&[*b]).is_err() {
+            break;
+        }
+    }
+    closed_after(&mut slow).expect("unfinished headers are cut off");
+    let total = started.elapsed();
+    assert!(
+        total < Duration::from_millis(2500),
+        "a client trickling its headers was cut off only after {total:?}"
+    );
+
+    // A body that never arrives: 408, naming the setting.
+    let mut body = connect();
+    body.write_all(
+        b"POST /db/execute HTTP/1.1\r\nHost: reef\r\nContent-Type: application/json\r\n\
+          Content-Length: 100\r\n\r\n[\"CREATE TA",
+    )
+    .unwrap();
+    let (code, text) = read_response(&mut body).expect("an answer to the late body");
+    assert_eq!(code, 408, "{text}");
+    assert!(text.contains("limits.idle_timeout_ms"), "{text}");
+
+    // The node still serves new connections.
+    let (code, _) = http(addr, "GET", "/status", None).unwrap();
+    assert_eq!(code, 200);
+}

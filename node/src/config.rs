@@ -139,6 +139,10 @@ pub struct LimitsConfig {
     pub max_statement_bytes: usize,
     /// How long a client waits for its write to commit and apply before a 503.
     pub request_timeout_ms: u64,
+    /// A connection with no request in progress is closed after this long without a new
+    /// one (idle keep-alive connections, and clients that never finish their headers); a
+    /// request's body must arrive within it too (else 408). 0: never.
+    pub idle_timeout_ms: u64,
 }
 
 impl Default for LimitsConfig {
@@ -149,6 +153,7 @@ impl Default for LimitsConfig {
             max_result_rows: 100_000,
             max_statement_bytes: 1024 * 1024,
             request_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
         }
     }
 }
@@ -450,6 +455,12 @@ impl Config {
                 "must be at least 1".into(),
             ));
         }
+        if l.idle_timeout_ms != 0 && !(100..=86_400_000).contains(&l.idle_timeout_ms) {
+            return Err(bad(
+                "limits.idle_timeout_ms",
+                "must be 0 (never) or between 100 (0.1 s) and 86400000 (a day)".into(),
+            ));
+        }
         if self.admin.token.as_deref().is_some_and(|t| t.len() < 16) {
             return Err(bad(
                 "admin.token",
@@ -552,6 +563,7 @@ raft: { tick_ms: 50 }
         assert!(c.pin_cores);
         assert_eq!(c.spin_before_park_us, None);
         assert_eq!(c.spin_before_park(), Duration::from_micros(100));
+        assert_eq!(c.limits.idle_timeout_ms, 60_000);
         let set = |extra: &str| {
             GOOD.replacen("bootstrap: true\n", &format!("bootstrap: true\n{extra}"), 1)
         };
@@ -630,6 +642,16 @@ raft: { tick_ms: 50 }
                 "bootstrap: true\n",
                 "bootstrap: true\nspin_before_park_us: 5000000\n",
                 "spin_before_park_us",
+            ),
+            (
+                "bootstrap: true\n",
+                "bootstrap: true\nlimits: { idle_timeout_ms: 50 }\n",
+                "limits.idle_timeout_ms",
+            ),
+            (
+                "bootstrap: true\n",
+                "bootstrap: true\nlimits: { idle_timeout_ms: 100000000 }\n",
+                "limits.idle_timeout_ms",
             ),
         ];
         for (from, to, key) in cases {

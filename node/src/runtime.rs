@@ -188,11 +188,16 @@ async fn serve_http(listener: glommio::net::TcpListener, ctx: Rc<ShardCtx>, stop
             ctx.metrics.clone(),
         ))
     });
+    let config_idle_ms = ctx.config.limits.idle_timeout_ms;
     let handler = Rc::new(move |req, _peer| {
         let ctx = ctx.clone();
         async move { api::serve_http(&ctx, req).await }
     });
-    crate::http::server::serve(listener, tls, handler, async {
+    let idle = match config_idle_ms {
+        0 => None,
+        ms => Some(std::time::Duration::from_millis(ms)),
+    };
+    crate::http::server::serve(listener, tls, idle, handler, async {
         let _ = stop.await;
     })
     .await;

@@ -211,10 +211,34 @@ async fn serve_http_inner(
     if declared.is_some_and(|n| n > limit as u64) {
         return too_large(limit);
     }
-    let body = match http_body_util::Limited::new(incoming, limit)
-        .collect()
-        .await
-    {
+    let read = async {
+        Some(
+            http_body_util::Limited::new(incoming, limit)
+                .collect()
+                .await,
+        )
+    };
+    let idle_ms = ctx.config.limits.idle_timeout_ms;
+    let read = if idle_ms == 0 {
+        read.await
+    } else {
+        // A body that trickles in holds the request open; it gets as long as an idle
+        // connection does.
+        let late = async {
+            glommio::timer::sleep(Duration::from_millis(idle_ms)).await;
+            None
+        };
+        futures_lite::future::or(read, late).await
+    };
+    let Some(read) = read else {
+        return respond::error(
+            StatusCode::REQUEST_TIMEOUT,
+            &format!(
+                "the request body did not arrive within {idle_ms} ms (limits.idle_timeout_ms)"
+            ),
+        );
+    };
+    let body = match read {
         Ok(c) => c.to_bytes(),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => return too_large(limit),
         Err(e) => {

@@ -14,13 +14,14 @@ use glommio::net::TcpListener;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 /// A futures-io stream (TCP or TLS over TCP) seen through hyper's I/O traits.
 struct HyperIo<S>(S);
@@ -81,22 +82,75 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     TcpListener::bind(addr).map_err(|e| io::Error::other(format!("bind HTTP {addr}: {e}")))
 }
 
-/// Serves HTTP/1.1 on one connection until the client or an error ends it.
-async fn serve_connection<S, H, F>(io: S, handler: Rc<H>, peer: SocketAddr)
+/// What one connection's idle watcher sees: requests in progress, and when the last one
+/// started or finished.
+struct Activity {
+    in_flight: Cell<u32>,
+    last: Cell<Instant>,
+}
+
+impl Activity {
+    /// Resolves once the connection has had no request in progress for `idle` since the
+    /// last one started or finished. Counting requests rather than bytes is what closes a
+    /// client that trickles its headers a byte at a time and never completes a request.
+    async fn idle_for(&self, idle: Duration) {
+        loop {
+            let quiet = self.last.get().elapsed();
+            if self.in_flight.get() == 0 && quiet >= idle {
+                return;
+            }
+            let wait = if self.in_flight.get() > 0 {
+                idle
+            } else {
+                idle - quiet
+            };
+            glommio::timer::sleep(wait.max(Duration::from_millis(10))).await;
+        }
+    }
+}
+
+/// Serves HTTP/1.1 on one connection until the client or an error ends it, or until it has
+/// been idle for `idle`.
+async fn serve_connection<S, H, F>(io: S, handler: Rc<H>, peer: SocketAddr, idle: Option<Duration>)
 where
     S: AsyncRead + AsyncWrite + Unpin + 'static,
     H: Fn(Request<Incoming>, SocketAddr) -> F + 'static,
     F: Future<Output = Response<Full<Bytes>>> + 'static,
 {
+    let activity = Rc::new(Activity {
+        in_flight: Cell::new(0),
+        last: Cell::new(Instant::now()),
+    });
+    let seen = activity.clone();
     let service = hyper::service::service_fn(move |req| {
         let fut = handler(req, peer);
-        async move { Ok::<_, std::convert::Infallible>(fut.await) }
+        let seen = seen.clone();
+        seen.in_flight.set(seen.in_flight.get() + 1);
+        seen.last.set(Instant::now());
+        async move {
+            let resp = fut.await;
+            seen.in_flight.set(seen.in_flight.get() - 1);
+            seen.last.set(Instant::now());
+            Ok::<_, std::convert::Infallible>(resp)
+        }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .keep_alive(true)
         .serve_connection(HyperIo(io), service);
-    if let Err(e) = conn.await {
-        tracing::debug!(error = %e, %peer, "HTTP connection ended with an error");
+    let served = async {
+        if let Err(e) = conn.await {
+            tracing::debug!(error = %e, %peer, "HTTP connection ended with an error");
+        }
+    };
+    match idle {
+        Some(idle) => {
+            let closed = async {
+                activity.idle_for(idle).await;
+                tracing::debug!(%peer, "closing an idle HTTP connection");
+            };
+            futures_lite::future::or(served, closed).await
+        }
+        None => served.await,
     }
 }
 
@@ -105,6 +159,7 @@ where
 pub async fn serve<H, F>(
     listener: TcpListener,
     tls: Option<Rc<ShardAcceptor>>,
+    idle: Option<Duration>,
     handler: Rc<H>,
     stop: impl Future<Output = ()>,
 ) where
@@ -129,9 +184,9 @@ pub async fn serve<H, F>(
             let (handler, tls) = (handler.clone(), tls.clone());
             glommio::spawn_local(async move {
                 match tls {
-                    None => serve_connection(stream, handler, peer).await,
+                    None => serve_connection(stream, handler, peer, idle).await,
                     Some(acceptor) => match acceptor.accept(stream).await {
-                        Ok(tls_stream) => serve_connection(tls_stream, handler, peer).await,
+                        Ok(tls_stream) => serve_connection(tls_stream, handler, peer, idle).await,
                         Err(e) => {
                             tracing::debug!(error = %e, %peer, "TLS handshake with a client failed")
                         }
