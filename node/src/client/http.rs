@@ -84,7 +84,9 @@ impl HttpConn {
             outbuf: Vec::with_capacity(4 * 1024),
             timeout,
             limits: Limits::default(),
-            max_idle: None,
+            // Half a ReefDB node's default `limits.idle_timeout_ms`: a connection the server
+            // may be about to close is replaced before it is used, not after a failed send.
+            max_idle: Some(Duration::from_secs(30)),
             last_used: Instant::now(),
             extra_headers: Vec::new(),
         }
