@@ -317,3 +317,76 @@ fn idle_connections_and_unfinished_requests_are_closed() {
     let (code, _) = http(addr, "GET", "/status", None).unwrap();
     assert_eq!(code, 200);
 }
+
+/// A JSON array holding one statement, padded with spaces to exactly `len` bytes.
+fn padded_body(statement: &str, len: usize) -> Vec<u8> {
+    let mut b = format!("[{}", serde_json::to_string(statement).unwrap()).into_bytes();
+    b.resize(len - 1, b' ');
+    b.push(b']');
+    b
+}
+
+/// Request bodies in progress at once are bounded by `limits.max_request_memory_bytes`: a
+/// body that would pass it is refused at once with 503 naming the setting, smaller ones and
+/// bodiless requests still go through, and once the large one is answered its room is back.
+#[test]
+fn request_bodies_in_progress_are_bounded() {
+    use std::io::Write;
+    const BODY: usize = 600_000;
+    let mut c = Cluster::init(1);
+    c.edit_config(1, |t| {
+        let t = t.replace(
+            "max_body_bytes: 8388608",
+            &format!("max_body_bytes: {BODY}"),
+        );
+        assert!(t.contains("max_request_memory_bytes: 268435456"), "{t}");
+        t.replace(
+            "max_request_memory_bytes: 268435456",
+            "max_request_memory_bytes: 1000000",
+        )
+    });
+    c.start_node(1);
+    c.wait_leader(LONG);
+    let addr = c.node(1).http;
+    let post_head = |len: usize| {
+        format!(
+            "POST /db/execute HTTP/1.1\r\nHost: reef\r\nContent-Type: application/json\r\n\
+             Content-Length: {len}\r\n\r\n"
+        )
+    };
+
+    // A large body, half sent: it holds 600 kB of the 1 MB.
+    let big = padded_body("CREATE TABLE t(x)", BODY);
+    let mut first = std::net::TcpStream::connect(addr).unwrap();
+    first
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    first.write_all(post_head(BODY).as_bytes()).unwrap();
+    first.write_all(&big[..BODY / 2]).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+
+    // A second one does not fit.
+    let other = padded_body("CREATE TABLE u(x)", BODY);
+    let (code, v) =
+        support::raw_http(addr, "POST", "/db/execute", "application/json", &other).unwrap();
+    assert_eq!(code, 503, "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("limits.max_request_memory_bytes")),
+        "{v}"
+    );
+    // A small body and a request without one do.
+    let (code, v) = c.execute(1, &json!(["CREATE TABLE small(x)"]));
+    assert_eq!(code, 200, "{v}");
+    let (code, _) = http(addr, "GET", "/status", None).unwrap();
+    assert_eq!(code, 200);
+
+    // The first body completes and is answered; then the second fits.
+    first.write_all(&big[BODY / 2..]).unwrap();
+    let (code, text) = read_response(&mut first).unwrap();
+    assert_eq!(code, 200, "{text}");
+    let (code, v) =
+        support::raw_http(addr, "POST", "/db/execute", "application/json", &other).unwrap();
+    assert_eq!(code, 200, "{v}");
+}

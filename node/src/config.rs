@@ -143,6 +143,10 @@ pub struct LimitsConfig {
     /// one (idle keep-alive connections, and clients that never finish their headers); a
     /// request's body must arrive within it too (else 408). 0: never.
     pub idle_timeout_ms: u64,
+    /// Request bodies being read or served at once on this node, in bytes (shared evenly by
+    /// the shards, each at least `max_body_bytes`). A request that would pass it gets 503:
+    /// many clients each sending a large body cannot make the node buffer without bound.
+    pub max_request_memory_bytes: usize,
 }
 
 impl Default for LimitsConfig {
@@ -154,6 +158,7 @@ impl Default for LimitsConfig {
             max_statement_bytes: 1024 * 1024,
             request_timeout_ms: 10_000,
             idle_timeout_ms: 60_000,
+            max_request_memory_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -455,6 +460,16 @@ impl Config {
                 "must be at least 1".into(),
             ));
         }
+        if l.max_request_memory_bytes < l.max_body_bytes {
+            return Err(bad(
+                "limits.max_request_memory_bytes",
+                format!(
+                    "must be at least limits.max_body_bytes ({}), or no body of the largest \
+                     allowed size could ever be read",
+                    l.max_body_bytes
+                ),
+            ));
+        }
         if l.idle_timeout_ms != 0 && !(100..=86_400_000).contains(&l.idle_timeout_ms) {
             return Err(bad(
                 "limits.idle_timeout_ms",
@@ -513,6 +528,12 @@ impl Config {
     }
 
     /// Number of shards this node runs.
+    /// Each shard's share of `limits.max_request_memory_bytes`.
+    pub fn request_memory_per_shard(&self) -> usize {
+        (self.limits.max_request_memory_bytes / self.shard_count().max(1))
+            .max(self.limits.max_body_bytes)
+    }
+
     pub fn shard_count(&self) -> usize {
         if self.cores == 0 {
             std::thread::available_parallelism()
@@ -647,6 +668,11 @@ raft: { tick_ms: 50 }
                 "bootstrap: true\n",
                 "bootstrap: true\nlimits: { idle_timeout_ms: 50 }\n",
                 "limits.idle_timeout_ms",
+            ),
+            (
+                "bootstrap: true\n",
+                "bootstrap: true\nlimits: { max_request_memory_bytes: 1000 }\n",
+                "limits.max_request_memory_bytes",
             ),
             (
                 "bootstrap: true\n",

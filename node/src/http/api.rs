@@ -26,7 +26,7 @@ use futures_channel::{mpsc, oneshot};
 use http_body_util::BodyExt;
 use hyper::{Method, StatusCode};
 use reef_engine::{PrepareCache, QueryRunner};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -49,6 +49,21 @@ pub struct ShardCtx {
     pub security: Arc<Security>,
     /// This shard's password checker and its memory of good credentials.
     pub verifier: Verifier,
+    /// Bytes of request bodies this shard may still take in (its share of
+    /// `limits.max_request_memory_bytes`).
+    body_budget: Cell<usize>,
+}
+
+/// Bytes of a shard's request-body budget one request holds until it is answered.
+struct BodyReservation<'a> {
+    budget: &'a Cell<usize>,
+    bytes: usize,
+}
+
+impl Drop for BodyReservation<'_> {
+    fn drop(&mut self) {
+        self.budget.set(self.budget.get() + self.bytes);
+    }
 }
 
 impl ShardCtx {
@@ -64,7 +79,6 @@ impl ShardCtx {
         let reader = RefCell::new(QueryRunner::new(sql::read_config(&config)));
         ShardCtx {
             shard,
-            config,
             board,
             to_driver,
             metrics,
@@ -73,6 +87,8 @@ impl ShardCtx {
             prepared: RefCell::new(PrepareCache::new()),
             security,
             verifier: Verifier::new(),
+            body_budget: Cell::new(config.request_memory_per_shard()),
+            config,
         }
     }
 
@@ -92,6 +108,19 @@ impl ShardCtx {
             max_statements: self.config.limits.max_statements,
             max_statement_bytes: self.config.limits.max_statement_bytes,
         }
+    }
+
+    /// Takes `bytes` of the shard's request-body budget, or None when they are not there.
+    fn reserve_body(&self, bytes: usize) -> Option<BodyReservation<'_>> {
+        let left = self.body_budget.get();
+        if bytes > left {
+            return None;
+        }
+        self.body_budget.set(left - bytes);
+        Some(BodyReservation {
+            budget: &self.body_budget,
+            bytes,
+        })
     }
 
     fn timeout(&self) -> Duration {
@@ -211,6 +240,21 @@ async fn serve_http_inner(
     if declared.is_some_and(|n| n > limit as u64) {
         return too_large(limit);
     }
+    // Held until the answer is ready. A body of unknown length may grow to the limit.
+    let expected = hyper::body::Body::size_hint(&incoming)
+        .upper()
+        .unwrap_or(limit as u64)
+        .min(limit as u64) as usize;
+    let Some(_held) = ctx.reserve_body(expected) else {
+        return respond::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!(
+                "too many request bodies in progress on this node: this {expected}-byte body \
+                 would pass limits.max_request_memory_bytes ({}); retry shortly",
+                ctx.config.limits.max_request_memory_bytes
+            ),
+        );
+    };
     let read = async {
         Some(
             http_body_util::Limited::new(incoming, limit)
