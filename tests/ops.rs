@@ -244,6 +244,40 @@ fn closed_after(s: &mut std::net::TcpStream) -> Option<Duration> {
     }
 }
 
+/// Reads one response `chunk` bytes at a time with `pause` between reads. Returns the body
+/// as text and its length, or the error that cut it short.
+fn read_slowly(
+    s: &mut std::net::TcpStream,
+    chunk: usize,
+    pause: Duration,
+) -> (String, std::io::Result<usize>) {
+    use std::io::Read;
+    let mut all = Vec::new();
+    let mut buf = vec![0u8; chunk];
+    let result = loop {
+        let head_end = all.windows(4).position(|w| w == b"\r\n\r\n");
+        if let Some(end) = head_end {
+            let head = String::from_utf8_lossy(&all[..end]).to_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .expect("a content-length");
+            if all.len() >= end + 4 + len {
+                all.drain(..end + 4);
+                break Ok(len);
+            }
+        }
+        match s.read(&mut buf) {
+            Ok(0) => break Err(std::io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => all.extend_from_slice(&buf[..n]),
+            Err(e) => break Err(e),
+        }
+        std::thread::sleep(pause);
+    };
+    (String::from_utf8_lossy(&all).into_owned(), result)
+}
+
 /// Connections that sit idle after a request, clients that never finish their headers and
 /// bodies that never arrive are cut off after `limits.idle_timeout_ms`; a connection in
 /// steady use is not.
@@ -312,6 +346,35 @@ fn idle_connections_and_unfinished_requests_are_closed() {
     let (code, text) = read_response(&mut body).expect("an answer to the late body");
     assert_eq!(code, 408, "{text}");
     assert!(text.contains("limits.idle_timeout_ms"), "{text}");
+
+    // A large answer read slowly takes several idle periods to leave, and arrives whole:
+    // response bytes leaving are progress.
+    let mb = "x".repeat(1 << 20);
+    let create = json!(["CREATE TABLE big(v TEXT)"]);
+    assert_eq!(
+        http(addr, "POST", "/db/execute", Some(&create)).unwrap().0,
+        200
+    );
+    for _ in 0..16 {
+        let insert = json!([["INSERT INTO big(v) VALUES(?)", mb]]);
+        let (code, out) = http(addr, "POST", "/db/execute", Some(&insert)).unwrap();
+        assert_eq!(code, 200, "{out}");
+        assert!(out["results"][0]["error"].is_null(), "{out}");
+    }
+    let mut reader = connect();
+    reader
+        .write_all(b"GET /db/query?q=SELECT%20v%20FROM%20big HTTP/1.1\r\nHost: reef\r\n\r\n")
+        .unwrap();
+    let started = std::time::Instant::now();
+    let (text, total) = read_slowly(&mut reader, 64 << 10, Duration::from_millis(15));
+    let took = started.elapsed();
+    assert!(
+        took > Duration::from_millis(1600),
+        "read in {took:?}: not slow enough"
+    );
+    let total = total.unwrap_or_else(|e| panic!("answer cut off after {took:?}: {e}"));
+    assert!(total > 16 << 20, "{total} bytes");
+    assert_eq!(text.matches(&mb).count(), 16, "all 16 rows arrive");
 
     // The node still serves new connections.
     let (code, _) = http(addr, "GET", "/status", None).unwrap();

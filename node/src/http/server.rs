@@ -23,8 +23,13 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-/// A futures-io stream (TCP or TLS over TCP) seen through hyper's I/O traits.
-struct HyperIo<S>(S);
+/// A futures-io stream (TCP or TLS over TCP) seen through hyper's I/O traits. Response
+/// bytes leaving count as activity on the connection (request bytes arriving do not: see
+/// [`Activity::idle_for`]), so a large answer to a slow reader is not cut off mid-way.
+struct HyperIo<S> {
+    io: S,
+    activity: Rc<Activity>,
+}
 
 thread_local! {
     /// Where reads land before they are copied into hyper's buffer: one per shard, borrowed
@@ -42,7 +47,7 @@ impl<S: AsyncRead + Unpin> hyper::rt::Read for HyperIo<S> {
     ) -> Poll<io::Result<()>> {
         let mut read = |scratch: &mut [u8]| {
             let n = scratch.len().min(buf.remaining());
-            match Pin::new(&mut self.0).poll_read(cx, &mut scratch[..n]) {
+            match Pin::new(&mut self.io).poll_read(cx, &mut scratch[..n]) {
                 Poll::Ready(Ok(k)) => {
                     buf.put_slice(&scratch[..k]);
                     Poll::Ready(Ok(()))
@@ -65,15 +70,21 @@ impl<S: AsyncWrite + Unpin> hyper::rt::Write for HyperIo<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
+        let written = Pin::new(&mut self.io).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = written {
+            if n > 0 {
+                self.activity.last.set(Instant::now());
+            }
+        }
+        written
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
+        Pin::new(&mut self.io).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_close(cx)
+        Pin::new(&mut self.io).poll_close(cx)
     }
 }
 
@@ -83,7 +94,7 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
 }
 
 /// What one connection's idle watcher sees: requests in progress, and when the last one
-/// started or finished.
+/// started or finished or response bytes last left.
 struct Activity {
     in_flight: Cell<u32>,
     last: Cell<Instant>,
@@ -91,8 +102,9 @@ struct Activity {
 
 impl Activity {
     /// Resolves once the connection has had no request in progress for `idle` since the
-    /// last one started or finished. Counting requests rather than bytes is what closes a
-    /// client that trickles its headers a byte at a time and never completes a request.
+    /// last one started or finished (or since response bytes last left). Counting requests,
+    /// not request bytes, is what closes a client that trickles its headers a byte at a time
+    /// and never completes a request.
     async fn idle_for(&self, idle: Duration) {
         loop {
             let quiet = self.last.get().elapsed();
@@ -136,7 +148,13 @@ where
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .keep_alive(true)
-        .serve_connection(HyperIo(io), service);
+        .serve_connection(
+            HyperIo {
+                io,
+                activity: activity.clone(),
+            },
+            service,
+        );
     let served = async {
         if let Err(e) = conn.await {
             tracing::debug!(error = %e, %peer, "HTTP connection ended with an error");
