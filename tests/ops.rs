@@ -130,6 +130,8 @@ fn metrics_are_valid_prometheus_text_and_move_under_load() {
         "reefdb_peer_reconnects_total{peer=\"3\"}",
         "reefdb_disk_free_bytes",
         "reefdb_disk_total_bytes",
+        "reefdb_disk_low",
+        "reefdb_low_disk_members",
     ];
     for f in families {
         // The leader's own id appears in no peer family; skip that one sample name.
@@ -158,8 +160,12 @@ fn metrics_are_valid_prometheus_text_and_move_under_load() {
         (reported_free - free as f64).abs() < (4u64 << 30) as f64,
         "node reports {reported_free} bytes free, statvfs says {free}"
     );
+    // Plenty of room here: no disk is low (the low case is in the fault suite's scenarios).
+    assert_eq!(after["reefdb_disk_low"], 0.0);
+    assert_eq!(after["reefdb_low_disk_members"], 0.0);
     let status = c.status(leader).expect("status");
     assert_eq!(status["disk"]["total_bytes"], json!(total));
+    assert_eq!(status["low_disks"], json!([]));
     assert!(
         status["disk"]["path"]
             .as_str()

@@ -9,8 +9,8 @@
 
 use reef_net::fuzzing::{decode_stream, StreamEnd, FRAME_HEADER_LEN};
 use reefdb::replica::wire::{
-    decode_raft, decode_removed, decode_snapshot_header, encode_removed, ForwardedRequest,
-    ForwardedResponse,
+    decode_disk, decode_raft, decode_removed, decode_snapshot_header, encode_disk, encode_removed,
+    ForwardedRequest, ForwardedResponse,
 };
 
 use super::input::Input;
@@ -72,6 +72,9 @@ fn node_decoders(frame: &[u8]) {
     let _ = decode_snapshot_header(frame);
     if let Some(Ok(index)) = decode_removed(frame) {
         assert_eq!(encode_removed(index), frame);
+    }
+    if let Some(Ok(report)) = decode_disk(frame) {
+        assert_eq!(encode_disk(&report), frame);
     }
     if let Ok(r) = ForwardedRequest::decode(frame) {
         assert_eq!(r.encode(), frame);

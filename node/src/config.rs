@@ -147,6 +147,12 @@ pub struct LimitsConfig {
     /// the shards, each at least `max_body_bytes`). A request that would pass it gets 503:
     /// many clients each sending a large body cannot make the node buffer without bound.
     pub max_request_memory_bytes: usize,
+    /// Free bytes this node keeps on the file system of its data dir. Below it the node
+    /// reports its disk low, and the leader refuses writes (507) while any member's disk is
+    /// low; they resume once that disk has a quarter more than this free again. A node whose
+    /// disk fills up regardless stops without acknowledging anything it could not write.
+    /// 0: never refuse.
+    pub min_free_disk_bytes: u64,
 }
 
 impl Default for LimitsConfig {
@@ -159,6 +165,7 @@ impl Default for LimitsConfig {
             request_timeout_ms: 10_000,
             idle_timeout_ms: 60_000,
             max_request_memory_bytes: 256 * 1024 * 1024,
+            min_free_disk_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -585,6 +592,7 @@ raft: { tick_ms: 50 }
         assert_eq!(c.spin_before_park_us, None);
         assert_eq!(c.spin_before_park(), Duration::from_micros(100));
         assert_eq!(c.limits.idle_timeout_ms, 60_000);
+        assert_eq!(c.limits.min_free_disk_bytes, 256 << 20);
         let set = |extra: &str| {
             GOOD.replacen("bootstrap: true\n", &format!("bootstrap: true\n{extra}"), 1)
         };

@@ -144,6 +144,8 @@ gauges!(
     last_snapshot_bytes,
     disk_free_bytes,
     disk_total_bytes,
+    disk_low,
+    low_disk_members,
 );
 
 #[derive(Debug)]
@@ -319,6 +321,16 @@ impl Collector for Metrics {
                 "disk_total_bytes",
                 "Size of the file system of data_dir/raft",
                 &r.disk_total_bytes,
+            ),
+            (
+                "disk_low",
+                "1 while this node's free disk space is below limits.min_free_disk_bytes",
+                &r.disk_low,
+            ),
+            (
+                "low_disk_members",
+                "Members whose disk this node knows to be low; the leader refuses writes while any is",
+                &r.low_disk_members,
             ),
         ] {
             gauge(&mut enc, name, help, v.load(Relaxed) as f64)?;

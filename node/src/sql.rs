@@ -9,9 +9,7 @@
 
 use crate::config::Config;
 use crate::http::body::{ParamValue, Params, RequestStatement};
-use reef_engine::{
-    BatchResult, CommandBatch, EngineConfig, PrepareCache, PrepareOptions, Statement, Value,
-};
+use reef_engine::{BatchResult, EngineConfig, PrepareCache, PrepareOptions, Statement, Value};
 use std::collections::BTreeMap;
 
 /// The config every replica applies with. Never derived from a node's own config.
@@ -62,7 +60,7 @@ pub fn prepare_batch(
     transaction: bool,
     idempotency: Option<(u64, u64)>,
     cache: &mut PrepareCache,
-) -> Result<CommandBatch, String> {
+) -> Result<reef_engine::Prepared, String> {
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -76,7 +74,6 @@ pub fn prepare_batch(
         seed: rand::random(),
     };
     reef_engine::prepare_with(statements(stmts), opts, &apply_config(), cache)
-        .map(|p| p.batch)
         .map_err(|e| e.to_string())
 }
 

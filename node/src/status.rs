@@ -48,6 +48,9 @@ pub struct NodeStatus {
     pub last_index: u64,
     pub snapshot_index: u64,
     pub peers: Vec<PeerStatus>,
+    /// Members whose disk is below their `limits.min_free_disk_bytes`: while there are any,
+    /// the leader refuses writes.
+    pub low_disks: Vec<crate::replica::LowDisk>,
     pub http_addr: String,
     pub raft_addr: String,
     pub shards: usize,

@@ -91,7 +91,8 @@ fn classify(status: u16, body: &[u8]) -> Reply {
         .map(str::to_string)
         .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
     let kind = format!("{status} {}", short(&msg));
-    if (400..500).contains(&status) {
+    // 507: refused before proposing, while a member's disk is low.
+    if (400..500).contains(&status) || status == 507 {
         return Reply::Failed(kind);
     }
     if status == 503

@@ -71,6 +71,16 @@ impl SmallDisk {
         Ok(size)
     }
 
+    /// Fills the file system but for about `leave` bytes. Returns the free bytes left.
+    pub fn fill_leaving(&mut self, leave: u64) -> std::io::Result<u64> {
+        let size = self.fill()?;
+        let path = self.ballast.clone().expect("fill made a ballast");
+        let file = std::fs::OpenOptions::new().write(true).open(&path)?;
+        file.set_len(size.saturating_sub(leave))?;
+        file.sync_all()?;
+        Ok(space_free(&self.mount))
+    }
+
     /// Gives the space back.
     pub fn free(&mut self) {
         if let Some(p) = self.ballast.take() {
@@ -152,4 +162,14 @@ pub fn restore(c: &Corruption) -> Result<(), String> {
     f.seek(SeekFrom::Start(c.offset)).map_err(err)?;
     f.write_all(&[c.original]).map_err(err)?;
     f.sync_all().map_err(err)
+}
+
+/// Bytes free on the file system holding `path` (statvfs `f_bavail`).
+pub fn space_free(path: &Path) -> u64 {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).expect("path without NUL");
+    // SAFETY: statvfs only writes into the zeroed struct; `c` is a valid C string.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::statvfs(c.as_ptr(), &mut st) }, 0, "statvfs");
+    st.f_bavail as u64 * st.f_frsize as u64
 }

@@ -25,6 +25,9 @@ pub struct ClusterSpec {
     /// Nodes whose data dir is a tmpfs of this many bytes (for the full-disk nemesis). Their
     /// log segments are 1 MiB so the disk fills at a segment boundary soon.
     pub small_disks: Vec<(u64, u64)>,
+    /// `limits.min_free_disk_bytes` of the nodes on small disks: 0 by default, so that they
+    /// run until the disk is really full (the full-disk nemesis is about that).
+    pub min_free_disk_bytes: u64,
     /// `limits.request_timeout_ms` of every node.
     pub request_timeout_ms: u64,
     /// The last this-many nodes are not members at first: configured with `bootstrap: false`
@@ -38,6 +41,7 @@ impl ClusterSpec {
             nodes,
             netns: true,
             small_disks: Vec::new(),
+            min_free_disk_bytes: 0,
             request_timeout_ms: 3000,
             spares: 0,
         }
@@ -92,6 +96,7 @@ impl Harness {
                 if small {
                     // Small segments: the disk fills at a segment boundary soon.
                     y["log"]["segment_bytes"] = (1u64 << 20).into();
+                    y["limits"]["min_free_disk_bytes"] = spec.min_free_disk_bytes.into();
                 }
                 if id > members {
                     y["bootstrap"] = false.into();

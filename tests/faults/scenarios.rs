@@ -332,3 +332,159 @@ fn wiped_voter_restarted_under_its_old_id_does_not_panic() {
     }
     finish(&mut h, &logs);
 }
+
+/// One member's disk falls below its `limits.min_free_disk_bytes`: the leader refuses writes
+/// through every node with 507 naming that node and the setting, reads go on, no node
+/// stops, nothing refused is applied, and writes resume by themselves once space returns.
+#[test]
+fn a_low_disk_refuses_writes_cluster_wide_until_space_returns() {
+    use serde_json::json;
+    let _turn = take_turn();
+    let mut spec = ClusterSpec::new(3);
+    spec.netns = false;
+    spec.small_disks = vec![(3, 64 << 20)];
+    spec.min_free_disk_bytes = 16 << 20;
+    let mut h = Harness::new(&spec);
+    if h.disks.is_empty() {
+        println!(
+            "SKIPPED: no tmpfs data disks here: {:?}",
+            h.disk_unavailable
+        );
+        return;
+    }
+    h.start_all();
+    h.wait_leader(LONG).expect("leader");
+    let urls = h.urls();
+    workload::create_schema(&urls, Duration::from_secs(30)).expect("schema");
+    // The low node is a follower, so the leader can only know from its reports.
+    if h.leader() == Some(3) {
+        let to = json!({"to": 1});
+        let (code, v) = h
+            .cluster
+            .call(3, "POST", "/admin/transfer-leader", Some(&to))
+            .expect("transfer");
+        assert_eq!(code, 200, "transfer: {v}");
+    }
+    let leader = h.wait_leader(LONG).expect("leader");
+    assert_ne!(leader, 3, "leadership did not move off node 3");
+    let insert = |seq: u64| {
+        json!([[
+            "INSERT INTO app(client, seq, pad) VALUES(8888, ?1, '')",
+            seq
+        ]])
+    };
+    let mut acked = Vec::new();
+    let mut seq = 0;
+    let mut write = |h: &Harness, id: u64| {
+        seq += 1;
+        let (code, v) = h.cluster.execute(id, &insert(seq));
+        if code == 200 && v["results"][0]["error"].is_null() {
+            acked.push(seq);
+        }
+        (code, v)
+    };
+    for id in 1..=3 {
+        let (code, v) = write(&h, id);
+        assert_eq!(code, 200, "write via node {id} before the disk filled: {v}");
+    }
+
+    let free = h
+        .disks
+        .get_mut(&3)
+        .unwrap()
+        .fill_leaving(6 << 20)
+        .expect("fill");
+    println!("node 3's disk filled to {free} bytes free");
+    let filled = Instant::now();
+    let refusal = loop {
+        let (code, v) = write(&h, 1);
+        if code == 507 {
+            break v;
+        }
+        assert!(
+            filled.elapsed() < Duration::from_secs(15),
+            "writes still pass 15 s after node 3's disk went low: {code} {v}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    println!("refused {:.1?} after the fill: {refusal}", filled.elapsed());
+    for id in 1..=3 {
+        let (code, v) = write(&h, id);
+        let text = v["error"].as_str().unwrap_or_default();
+        assert_eq!(code, 507, "write via node {id}: {v}");
+        assert!(
+            text.contains("node 3's disk is low") && text.contains("limits.min_free_disk_bytes"),
+            "{text}"
+        );
+    }
+    assert_eq!(h.leader(), Some(leader), "leadership moved");
+    let status = h.status(leader).expect("leader status");
+    assert_eq!(status["low_disks"][0]["id"], 3, "{status}");
+    let own = h.status(3).expect("node 3 status");
+    assert_eq!(own["disk"]["low"], true, "{own}");
+    assert_eq!(own["disk"]["min_free_bytes"], 16 << 20, "{own}");
+    let (code, metrics) = h.cluster.call(3, "GET", "/metrics", None).expect("metrics");
+    let text = metrics.as_str().unwrap_or_default();
+    assert_eq!(code, 200);
+    for name in ["reefdb_disk_low", "reefdb_low_disk_members"] {
+        let value = text
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|v| v.parse::<f64>().ok());
+        assert_eq!(value, Some(1.0), "{name} in node 3's metrics");
+    }
+    for (id, level) in [(1, None), (2, Some("strong")), (3, Some("weak"))] {
+        let (code, v) = h
+            .cluster
+            .query(id, "SELECT COUNT(*) FROM app WHERE client = 8888", level);
+        assert_eq!(
+            code, 200,
+            "read via node {id} at {level:?} while the disk is low: {v}"
+        );
+    }
+    for id in 1..=3 {
+        assert!(h.running(id), "node {id} stopped while a disk was low");
+    }
+
+    h.disks.get_mut(&3).unwrap().free();
+    let freed = Instant::now();
+    loop {
+        let (code, v) = write(&h, 2);
+        if code == 200 {
+            break;
+        }
+        assert!(
+            freed.elapsed() < Duration::from_secs(15),
+            "writes still refused 15 s after space returned: {code} {v}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    println!(
+        "writes resumed {:.1?} after the space returned",
+        freed.elapsed()
+    );
+    let status = h
+        .status(h.leader().expect("a leader"))
+        .expect("leader status");
+    assert_eq!(status["low_disks"], json!([]), "{status}");
+
+    checks::wait_converged(&h, LONG).expect("nodes converge");
+    for id in 1..=3 {
+        assert!(h.running(id), "node {id} stopped");
+        let (code, v) = h.cluster.query(
+            id,
+            "SELECT seq FROM app WHERE client = 8888 ORDER BY seq",
+            Some("none"),
+        );
+        assert_eq!(code, 200, "{v}");
+        let seqs: Vec<u64> = crate::support::rows(&v)
+            .iter()
+            .map(|r| r[0].as_u64().expect("seq"))
+            .collect();
+        assert_eq!(
+            seqs, acked,
+            "node {id} holds exactly the acknowledged writes"
+        );
+    }
+    println!("ok    {}", checks::digests(&h).expect("digests"));
+}

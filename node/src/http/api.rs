@@ -391,6 +391,8 @@ pub async fn handle(ctx: &ShardCtx, req: ApiRequest) -> HttpResponse {
                 "path": ctx.config.raft_dir(),
                 "free_bytes": gauges.disk_free_bytes.load(std::sync::atomic::Ordering::Relaxed),
                 "total_bytes": gauges.disk_total_bytes.load(std::sync::atomic::Ordering::Relaxed),
+                "min_free_bytes": ctx.config.limits.min_free_disk_bytes,
+                "low": gauges.disk_low.load(std::sync::atomic::Ordering::Relaxed) == 1,
             });
             v["cert_expiry"] = certs_expiry_json(ctx);
             if flags.digest {
@@ -575,6 +577,9 @@ pub(super) fn propose_error(ctx: &ShardCtx, e: ProposeError) -> HttpResponse {
         ProposeError::Internal(_) => {
             respond::error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())
         }
+        ProposeError::LowDisk { .. } => {
+            respond::error(StatusCode::INSUFFICIENT_STORAGE, &e.to_string())
+        }
         _ => respond::error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     }
 }
@@ -602,11 +607,19 @@ async fn through_log(
         idempotency,
         &mut ctx.prepared.borrow_mut(),
     );
-    let batch = match prepared {
-        Ok(b) => b,
+    let (batch, read_only) = match prepared {
+        Ok(p) => {
+            let read_only = p.read_only();
+            (p.batch, read_only)
+        }
         Err(e) => return respond::error(StatusCode::BAD_REQUEST, &e),
     };
-    match ctx.ask(|reply| Request::Propose { batch, reply }).await {
+    let propose = |reply| Request::Propose {
+        batch,
+        read_only,
+        reply,
+    };
+    match ctx.ask(propose).await {
         Ok(Ok(result)) => finish(sql::batch_json(&result, flags.associative), started, flags),
         Ok(Err(ProposeError::NotLeader { .. })) if !req.forwarded => forward(ctx, req, flags).await,
         Ok(Err(e)) => propose_error(ctx, e),

@@ -196,6 +196,7 @@ impl Driver {
     /// A committed change removed node `id`. The leader tells it so (raft never will), and
     /// the transport forgets it a little later, once the notice had time to leave.
     pub(super) fn forget_peer(&mut self, id: u64, index: u64) {
+        self.disks.forget(id);
         if self.role == Role::Leader {
             let _ = self.net.send(id, wire::encode_removed(index).into());
         }

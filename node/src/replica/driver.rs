@@ -136,6 +136,8 @@ pub struct Driver {
     pub(super) ticks: u64,
     /// Set once this node learned it was removed from the membership.
     pub(super) removed: bool,
+    /// This node's disk and what peers said of theirs: writes stop while any is low.
+    pub(super) disks: super::disk_alarm::DiskAlarm,
     /// Heartbeat send times, to time the leader lease.
     pub(super) lease: LeaseTracker,
     /// The commit index the leader last reported (followers), for freshness_strict.
@@ -204,6 +206,7 @@ impl Driver {
             dirty: true,
             ticks: 0,
             removed,
+            disks: Default::default(),
             lease: LeaseTracker::default(),
             leader_commit: 0,
             answers: Vec::new(),
@@ -290,12 +293,27 @@ impl Driver {
 
     fn on_request(&mut self, r: Request) {
         match r {
-            Request::Propose { batch, reply } => {
+            Request::Propose {
+                batch,
+                read_only,
+                reply,
+            } => {
                 self.metrics.proposals.fetch_add(1, Relaxed);
                 if self.role != Role::Leader {
                     self.metrics.proposal_failures.fetch_add(1, Relaxed);
                     let _ = reply.send(Err(self.not_leader()));
                     return;
+                }
+                if !read_only {
+                    if let Some(low) = self.low_disks().first() {
+                        self.metrics.proposal_failures.fetch_add(1, Relaxed);
+                        let _ = reply.send(Err(ProposeError::LowDisk {
+                            id: low.id,
+                            free_bytes: low.free_bytes,
+                            min_free_bytes: low.min_free_bytes,
+                        }));
+                        return;
+                    }
                 }
                 let data = batch.encode();
                 let limit = self.config.raft.max_msg_bytes as usize / 2;

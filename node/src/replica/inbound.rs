@@ -1,4 +1,4 @@
-//! Frames from peers: Raft messages, removal notices, forwarded client requests and snapshot
+//! Frames from peers: Raft messages, removal notices, disk reports, forwarded client requests and snapshot
 //! streams. The sender's id comes from its verified certificate; a Raft message that claims
 //! another sender is dropped, and forwarded requests from non-members are refused.
 
@@ -16,6 +16,16 @@ impl Driver {
                         self.mark_removed(from, index)
                     }
                     other => tracing::warn!(peer = from, ?other, "ignoring a removal notice"),
+                }
+            }
+            reef_net::Inbound::Frame { from, bytes } if wire::decode_disk(&bytes).is_some() => {
+                match wire::decode_disk(&bytes) {
+                    Some(Ok(report)) if self.book.get(from).is_some() => {
+                        let was_low = self.low_disks().iter().any(|l| l.id == from);
+                        self.disks.heard(from, report, std::time::Instant::now());
+                        self.dirty |= was_low != report.low;
+                    }
+                    other => tracing::warn!(peer = from, ?other, "ignoring a disk report"),
                 }
             }
             reef_net::Inbound::Frame { from, bytes } => match wire::decode_raft(&bytes) {

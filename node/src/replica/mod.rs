@@ -8,6 +8,7 @@
 pub mod admin;
 mod apply;
 pub mod clocks;
+mod disk_alarm;
 pub mod driver;
 mod inbound;
 pub mod peers;
@@ -18,6 +19,8 @@ mod serve_reads;
 pub mod snapshot_policy;
 pub mod snapshots;
 pub mod wire;
+
+pub use disk_alarm::LowDisk;
 
 use crate::config::Config;
 use crate::status::NodeStatus;
@@ -31,9 +34,11 @@ pub type Board = crate::status::Board<View>;
 
 /// What HTTP shards ask of the driver.
 pub enum Request {
-    /// Propose a write batch; answered when it applies (or fails).
+    /// Propose a batch; answered when it applies (or fails).
     Propose {
         batch: CommandBatch,
+        /// Only reads (a `level=strong` query): allowed while a member's disk is low.
+        read_only: bool,
         reply: oneshot::Sender<Result<BatchResult, ProposeError>>,
     },
     /// A linearizable read: answered with a view at or after a quorum-confirmed read index.
@@ -69,6 +74,17 @@ pub enum ProposeError {
         "the batch encodes to {bytes} bytes; the limit is {limit} (half of raft.max_msg_bytes)"
     )]
     TooLarge { bytes: usize, limit: usize },
+    #[error(
+        "writes are refused while node {id}'s disk is low: {free_bytes} bytes free, below its \
+         limits.min_free_disk_bytes ({min_free_bytes}). Reads still work. Free space on node \
+         {id} (or raise its disk); writes resume by themselves once it has a quarter more than \
+         that free"
+    )]
+    LowDisk {
+        id: u64,
+        free_bytes: u64,
+        min_free_bytes: u64,
+    },
     #[error("internal error: {0}")]
     Internal(String),
 }

@@ -70,6 +70,7 @@ impl Driver {
             last_index: store.last_index().unwrap_or(0),
             snapshot_index: store.first_index().unwrap_or(1).saturating_sub(1),
             peers,
+            low_disks: self.low_disks(),
             http_addr: self.config.http_addr.to_string(),
             raft_addr: self.config.raft_addr.to_string(),
             shards: self.config.shard_count(),
@@ -132,15 +133,7 @@ impl Driver {
             .replica
             .log_segments
             .store(stats.segments as u64, Relaxed);
-        // A full disk stops the node (the log refuses to acknowledge what it cannot write),
-        // so the space left is what an operator most needs to watch. One statvfs per tick.
-        match file_system_space(&self.config.raft_dir()) {
-            Ok((free, total)) => {
-                self.metrics.replica.disk_free_bytes.store(free, Relaxed);
-                self.metrics.replica.disk_total_bytes.store(total, Relaxed);
-            }
-            Err(e) => tracing::debug!(error = %e, "statvfs of the raft dir failed"),
-        }
+        self.check_disk();
         // Reachability and match index change without a Ready; refresh /nodes now and then.
         if self.ticks.is_multiple_of(5) {
             self.dirty = true;

@@ -16,6 +16,7 @@ const KIND_REQUEST: u8 = 2;
 const KIND_RESPONSE: u8 = 3;
 const KIND_SNAPSHOT_HEADER: u8 = 4;
 const KIND_REMOVED: u8 = 5;
+const KIND_DISK: u8 = 6;
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum WireError {
@@ -111,6 +112,53 @@ pub fn decode_removed(frame: &[u8]) -> Option<Result<u64, WireError>> {
         }),
         _ => None,
     }
+}
+
+/// A node's disk, as it tells its peers about once a second: the leader refuses writes while
+/// any member's disk is below that member's own `limits.min_free_disk_bytes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiskReport {
+    pub free_bytes: u64,
+    pub min_free_bytes: u64,
+    /// Below the minimum (with hysteresis: see `disk_alarm.rs`).
+    pub low: bool,
+}
+
+pub fn encode_disk(r: &DiskReport) -> Vec<u8> {
+    let mut b = header(KIND_DISK, 17);
+    b.put_u64(r.free_bytes);
+    b.put_u64(r.min_free_bytes);
+    b.put_u8(r.low as u8);
+    b
+}
+
+/// Returns the report if `frame` is a disk report; `None` if it is another kind of frame.
+pub fn decode_disk(frame: &[u8]) -> Option<Result<DiskReport, WireError>> {
+    let [VERSION, KIND_DISK, rest @ ..] = frame else {
+        return None;
+    };
+    let mut rest: &[u8] = rest;
+    if rest.len() != 17 {
+        return Some(Err(WireError::Truncated("disk report")));
+    }
+    let free_bytes = rest.get_u64();
+    let min_free_bytes = rest.get_u64();
+    Some(match rest.get_u8() {
+        0 => Ok(DiskReport {
+            free_bytes,
+            min_free_bytes,
+            low: false,
+        }),
+        1 => Ok(DiskReport {
+            free_bytes,
+            min_free_bytes,
+            low: true,
+        }),
+        other => Err(WireError::Invalid {
+            field: "disk report low",
+            detail: format!("{other} is neither 0 nor 1"),
+        }),
+    })
 }
 
 /// A client request a follower hands to the leader.
@@ -276,6 +324,30 @@ mod tests {
         assert_eq!(decode_removed(&encode_removed(42)), Some(Ok(42)));
         assert_eq!(decode_removed(&encode_raft(&sample_msg())), None);
         assert!(matches!(decode_removed(&[1, 5, 0]), Some(Err(_))));
+    }
+
+    #[test]
+    fn disk_report_round_trips_and_is_told_apart() {
+        let r = DiskReport {
+            free_bytes: 1 << 40,
+            min_free_bytes: 256 << 20,
+            low: true,
+        };
+        assert_eq!(decode_disk(&encode_disk(&r)), Some(Ok(r)));
+        assert_eq!(decode_disk(&encode_removed(3)), None);
+        assert_eq!(decode_removed(&encode_disk(&r)), None);
+        let mut short = encode_disk(&r);
+        short.pop();
+        assert!(matches!(
+            decode_disk(&short),
+            Some(Err(WireError::Truncated(_)))
+        ));
+        let mut bad = encode_disk(&r);
+        *bad.last_mut().unwrap() = 2;
+        assert!(matches!(
+            decode_disk(&bad),
+            Some(Err(WireError::Invalid { .. }))
+        ));
     }
 
     #[test]

@@ -1,0 +1,222 @@
+//! Refusing writes before a disk fills up, cluster-wide.
+//!
+//! A node whose disk is full stops: its log cannot write, and it must not acknowledge what
+//! it did not write. Every replica holds the same log and the same data, so their disks
+//! tend to fill together, and a cluster that waits for that loses its quorum at once. So
+//! each node measures its own free space once a tick and calls its disk low below
+//! `limits.min_free_disk_bytes`; it tells its peers about once a second, and at once when
+//! that changes. The leader refuses writes while any member's disk is low, the way etcd
+//! raises its NOSPACE alarm: reads go on, nothing is proposed that a low node would have to
+//! store, and writes resume by themselves once the disk has room again.
+//!
+//! The state is soft: nothing goes through the log, so a new leader knows within one report
+//! interval, and a report older than [`STALE_AFTER`] no longer counts (a node that stopped
+//! talking stops receiving entries too). The low mark clears only at a quarter above the
+//! minimum, so a disk hovering at the line does not make writes flap.
+
+use super::driver::Driver;
+use super::wire::{self, DiskReport};
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+/// How often a node tells its peers about its disk when nothing changed.
+const REPORT_EVERY: Duration = Duration::from_secs(1);
+/// A peer's report older than this is ignored.
+pub(super) const STALE_AFTER: Duration = Duration::from_secs(4);
+
+/// What this node knows of its own disk and of its peers'.
+#[derive(Default)]
+pub(super) struct DiskAlarm {
+    own: Option<DiskReport>,
+    peers: BTreeMap<u64, (DiskReport, Instant)>,
+    last_sent: Option<Instant>,
+}
+
+/// A member whose disk is below its minimum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct LowDisk {
+    pub id: u64,
+    pub free_bytes: u64,
+    pub min_free_bytes: u64,
+}
+
+impl DiskAlarm {
+    /// Records this node's free space; returns true when its low mark changed.
+    pub(super) fn observe(&mut self, free_bytes: u64, min_free_bytes: u64) -> bool {
+        let was_low = self.own.is_some_and(|r| r.low);
+        let low = min_free_bytes > 0
+            && if was_low {
+                free_bytes < min_free_bytes.saturating_add(min_free_bytes / 4)
+            } else {
+                free_bytes < min_free_bytes
+            };
+        self.own = Some(DiskReport {
+            free_bytes,
+            min_free_bytes,
+            low,
+        });
+        low != was_low
+    }
+
+    pub(super) fn own(&self) -> Option<DiskReport> {
+        self.own
+    }
+
+    pub(super) fn heard(&mut self, from: u64, report: DiskReport, now: Instant) {
+        self.peers.insert(from, (report, now));
+    }
+
+    pub(super) fn forget(&mut self, id: u64) {
+        self.peers.remove(&id);
+    }
+
+    /// Whether a report is due: the mark changed, or a second passed since the last.
+    pub(super) fn due(&mut self, changed: bool, now: Instant) -> bool {
+        let due = changed
+            || self
+                .last_sent
+                .is_none_or(|t| now.duration_since(t) >= REPORT_EVERY);
+        if due {
+            self.last_sent = Some(now);
+        }
+        due
+    }
+
+    /// The members (per `is_member`) whose disk is low, this node first.
+    pub(super) fn low(
+        &self,
+        own_id: u64,
+        is_member: impl Fn(u64) -> bool,
+        now: Instant,
+    ) -> Vec<LowDisk> {
+        let own = self.own.filter(|r| r.low).map(|r| (own_id, r));
+        let peers = self.peers.iter().filter_map(|(id, (r, at))| {
+            (r.low && now.duration_since(*at) < STALE_AFTER && is_member(*id)).then_some((*id, *r))
+        });
+        own.into_iter()
+            .chain(peers)
+            .map(|(id, r)| LowDisk {
+                id,
+                free_bytes: r.free_bytes,
+                min_free_bytes: r.min_free_bytes,
+            })
+            .collect()
+    }
+}
+
+impl Driver {
+    /// Once a tick: measures this node's disk, publishes it, and tells the peers when due.
+    pub(super) fn check_disk(&mut self) {
+        let (free, total) = match super::publish::file_system_space(&self.config.raft_dir()) {
+            Ok(space) => space,
+            Err(e) => {
+                tracing::debug!(error = %e, "statvfs of the raft dir failed");
+                return;
+            }
+        };
+        let g = &self.metrics.replica;
+        g.disk_free_bytes.store(free, Relaxed);
+        g.disk_total_bytes.store(total, Relaxed);
+        let min = self.config.limits.min_free_disk_bytes;
+        let changed = self.disks.observe(free, min);
+        if changed {
+            self.dirty = true;
+            if free < min {
+                tracing::warn!(
+                    free_bytes = free,
+                    min_free_bytes = min,
+                    dir = %self.config.raft_dir().display(),
+                    "disk space is below limits.min_free_disk_bytes: the cluster refuses writes until it is freed"
+                );
+            } else {
+                tracing::info!(
+                    free_bytes = free,
+                    "disk space is back above limits.min_free_disk_bytes"
+                );
+            }
+        }
+        let now = Instant::now();
+        if self.disks.due(changed, now) {
+            if let Some(report) = self.disks.own() {
+                let frame = bytes::Bytes::from(wire::encode_disk(&report));
+                let peers: Vec<u64> = self.book.iter().map(|(id, _)| *id).collect();
+                for id in peers.into_iter().filter(|id| *id != self.id) {
+                    // A peer that is down misses this one; reports repeat every second.
+                    let _ = self.net.send(id, frame.clone());
+                }
+            }
+        }
+        let low = self.low_disks();
+        g.disk_low
+            .store(self.disks.own().is_some_and(|r| r.low) as u64, Relaxed);
+        g.low_disk_members.store(low.len() as u64, Relaxed);
+    }
+
+    /// Members whose disk is below their minimum, as far as this node knows.
+    pub(super) fn low_disks(&self) -> Vec<LowDisk> {
+        self.disks
+            .low(self.id, |id| self.is_member(id), Instant::now())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn low_below_the_minimum_and_clear_a_quarter_above_it() {
+        let mut a = DiskAlarm::default();
+        // (free bytes, low afterwards, mark changed)
+        let steps = [
+            (1000, false, false),
+            (400, false, false),
+            (399, true, true),
+            (450, true, false),
+            (499, true, false),
+            (500, false, true),
+            (420, false, false),
+            (10, true, true),
+        ];
+        for (i, (free, low, changed)) in steps.into_iter().enumerate() {
+            assert_eq!(a.observe(free, 400), changed, "step {i}");
+            assert_eq!(a.own().unwrap().low, low, "step {i}");
+        }
+        assert!(a.observe(0, 0), "a minimum of 0 turns the check off");
+        assert!(!a.own().unwrap().low);
+    }
+
+    #[test]
+    fn only_fresh_reports_of_members_count() {
+        let t0 = Instant::now();
+        let mut a = DiskAlarm::default();
+        a.observe(1 << 30, 100);
+        let low = DiskReport {
+            free_bytes: 5,
+            min_free_bytes: 100,
+            low: true,
+        };
+        a.heard(2, low, t0);
+        a.heard(3, low, t0);
+        a.heard(4, DiskReport { low: false, ..low }, t0);
+        let members = |id: u64| id != 3;
+        let ids = |v: Vec<LowDisk>| v.into_iter().map(|l| l.id).collect::<Vec<_>>();
+        assert_eq!(ids(a.low(1, members, t0)), vec![2]);
+        assert_eq!(ids(a.low(1, members, t0 + STALE_AFTER)), Vec::<u64>::new());
+        a.observe(1, 100);
+        assert_eq!(ids(a.low(1, members, t0 + STALE_AFTER)), vec![1]);
+        a.forget(2);
+        assert_eq!(ids(a.low(1, members, t0)), vec![1]);
+    }
+
+    #[test]
+    fn reports_go_out_each_second_and_on_change() {
+        let t0 = Instant::now();
+        let mut a = DiskAlarm::default();
+        assert!(a.due(false, t0));
+        assert!(!a.due(false, t0 + Duration::from_millis(500)));
+        assert!(a.due(true, t0 + Duration::from_millis(600)));
+        assert!(!a.due(false, t0 + Duration::from_millis(1500)));
+        assert!(a.due(false, t0 + Duration::from_millis(1600)));
+    }
+}
