@@ -423,6 +423,12 @@ fn a_low_disk_refuses_writes_cluster_wide_until_space_returns() {
     let own = h.status(3).expect("node 3 status");
     assert_eq!(own["disk"]["low"], true, "{own}");
     assert_eq!(own["disk"]["min_free_bytes"], 16 << 20, "{own}");
+    let out = std::process::Command::new(crate::support::node_bin())
+        .args(["status", &urls[0]])
+        .output()
+        .expect("reefdb status");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("node 3: disk low"), "reefdb status:\n{text}");
     let (code, metrics) = h.cluster.call(3, "GET", "/metrics", None).expect("metrics");
     let text = metrics.as_str().unwrap_or_default();
     assert_eq!(code, 200);

@@ -21,6 +21,11 @@ pub struct NodeStatus {
     pub snapshot_index: Option<u64>,
     /// Peer ids, when the node lists them.
     pub peers: Vec<String>,
+    /// The node's data disk (`disk` in ReefDB's `/status`): free bytes, its minimum, and
+    /// whether it is below it (then the cluster refuses writes).
+    pub disk_free_bytes: Option<u64>,
+    pub disk_min_free_bytes: Option<u64>,
+    pub disk_low: Option<bool>,
 }
 
 /// One member, as a node's `/nodes` lists it.
@@ -116,6 +121,9 @@ impl NodeStatus {
             last_index: num(&["last_index", "last_log_index"]),
             snapshot_index: num(&["snapshot_index", "last_snapshot_index"]),
             peers,
+            disk_free_bytes: map.get("disk").and_then(|d| number(&d["free_bytes"])),
+            disk_min_free_bytes: map.get("disk").and_then(|d| number(&d["min_free_bytes"])),
+            disk_low: map.get("disk").and_then(|d| boolean(&d["low"])),
         }
     }
 

@@ -1,6 +1,6 @@
 //! `reefdb status [URL]`: the cluster at a glance, from one node's `/status` and `/nodes`
 //! and each member's own `/status` (members, roles, terms, indexes, lag behind the
-//! leader's commit index).
+//! leader's commit index, and members whose disk is low).
 
 use super::ShellError;
 use crate::client::rqlite::RqliteClient;
@@ -151,8 +151,23 @@ pub fn render(view: &ClusterView) -> String {
         let _ = writeln!(out, "{}", line.join("  ").trim_end());
     }
     for (n, own) in &view.members {
-        if let Err(e) = own {
-            let _ = writeln!(out, "node {}: no status: {e}", n.id);
+        match own {
+            Err(e) => {
+                let _ = writeln!(out, "node {}: no status: {e}", n.id);
+            }
+            Ok(s) if s.disk_low == Some(true) => {
+                let mib =
+                    |b: Option<u64>| opt(b.map(|b| format!("{:.1} MiB", b as f64 / 1048576.0)));
+                let _ = writeln!(
+                    out,
+                    "node {}: disk low, {} free, below its limits.min_free_disk_bytes of {}: \
+                     the cluster refuses writes until space is freed there",
+                    n.id,
+                    mib(s.disk_free_bytes),
+                    mib(s.disk_min_free_bytes)
+                );
+            }
+            Ok(_) => {}
         }
     }
     if view.members.is_empty() {
@@ -213,6 +228,33 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("node 3: no status: cannot connect"));
+    }
+
+    #[test]
+    fn names_members_whose_disk_is_low() {
+        let st = |id: u64, low: bool| {
+            NodeStatus::from_json(&json!({
+                "id": id, "role": "follower",
+                "disk": {"free_bytes": 6291456, "min_free_bytes": 16777216, "low": low}
+            }))
+        };
+        let nodes = NodeInfo::list_from_json(&json!([{"id": 1}, {"id": 2}]));
+        let view = ClusterView {
+            url: "u".into(),
+            this: st(1, false),
+            members: vec![
+                (nodes[0].clone(), Ok(st(1, false))),
+                (nodes[1].clone(), Ok(st(2, true))),
+            ],
+        };
+        let text = render(&view);
+        let low: Vec<&str> = text.lines().filter(|l| l.contains("disk low")).collect();
+        assert_eq!(
+            low,
+            ["node 2: disk low, 6.0 MiB free, below its limits.min_free_disk_bytes of 16.0 MiB: \
+              the cluster refuses writes until space is freed there"],
+            "{text}"
+        );
     }
 
     #[test]
