@@ -452,10 +452,34 @@ fn a_low_disk_refuses_writes_cluster_wide_until_space_returns() {
         assert!(h.running(id), "node {id} stopped while a disk was low");
     }
 
+    // A new leader refuses too: the followers heard node 3's reports all along (or the new
+    // leader is node 3 itself). Not one write may pass in between.
+    h.kill(leader);
+    let killed = Instant::now();
+    let survivor = if leader == 1 { 2 } else { 1 };
+    loop {
+        let (code, v) = write(&h, survivor);
+        assert_ne!(code, 200, "a write passed across the leader change: {v}");
+        if code == 507 {
+            break;
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(20),
+            "no refusal 20 s after the leader was killed: {code} {v}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let new_leader = h.wait_leader(LONG).expect("a new leader");
+    println!(
+        "leader {leader} killed; new leader {new_leader} refused writes {:.1?} later",
+        killed.elapsed()
+    );
+    h.start(leader);
+
     h.disks.get_mut(&3).unwrap().free();
     let freed = Instant::now();
     loop {
-        let (code, v) = write(&h, 2);
+        let (code, v) = write(&h, survivor);
         if code == 200 {
             break;
         }
