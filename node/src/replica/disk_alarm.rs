@@ -122,7 +122,14 @@ impl Driver {
         let changed = self.disks.observe(free, min);
         if changed {
             self.dirty = true;
-            if free < min {
+            if min >= total {
+                tracing::error!(
+                    min_free_bytes = min,
+                    total_bytes = total,
+                    dir = %self.config.raft_dir().display(),
+                    "limits.min_free_disk_bytes is at least the size of the whole file system: the cluster refuses every write; lower it"
+                );
+            } else if free < min {
                 tracing::warn!(
                     free_bytes = free,
                     min_free_bytes = min,
