@@ -36,6 +36,24 @@ fn writers(urls: &[String], stop: &Arc<AtomicBool>) -> Vec<JoinHandle<AppendLog>
         .collect()
 }
 
+/// Starts `spec`'s cluster with its schema, or says SKIPPED and returns None when its tmpfs
+/// disks cannot be mounted here.
+fn start_with_small_disks(spec: &ClusterSpec) -> Option<(Harness, Vec<String>)> {
+    let mut h = Harness::new(spec);
+    if h.disks.len() < spec.small_disks.len() {
+        println!(
+            "SKIPPED: no tmpfs data disks here: {:?}",
+            h.disk_unavailable
+        );
+        return None;
+    }
+    h.start_all();
+    h.wait_leader(LONG).expect("leader");
+    let urls = h.urls();
+    workload::create_schema(&urls, Duration::from_secs(30)).expect("schema");
+    Some((h, urls))
+}
+
 fn finish(h: &mut Harness, logs: &[AppendLog]) {
     checks::wait_converged(h, LONG).expect("nodes converge after recovery");
     let mut problems = Vec::new();
@@ -66,18 +84,9 @@ fn full_disks_stop_writes_with_a_clear_error_and_nothing_acked_is_lost() {
     let mut spec = ClusterSpec::new(3);
     spec.netns = false;
     spec.small_disks = (1..=3).map(|i| (i, 16 << 20)).collect();
-    let mut h = Harness::new(&spec);
-    if h.disks.len() < 3 {
-        println!(
-            "SKIPPED: no tmpfs data disks here: {:?}",
-            h.disk_unavailable
-        );
+    let Some((mut h, urls)) = start_with_small_disks(&spec) else {
         return;
-    }
-    h.start_all();
-    h.wait_leader(LONG).expect("leader");
-    let urls = h.urls();
-    workload::create_schema(&urls, Duration::from_secs(30)).expect("schema");
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let threads = writers(&urls, &stop);
     std::thread::sleep(Duration::from_secs(2));
@@ -344,18 +353,9 @@ fn a_low_disk_refuses_writes_cluster_wide_until_space_returns() {
     spec.netns = false;
     spec.small_disks = vec![(3, 64 << 20)];
     spec.min_free_disk_bytes = 16 << 20;
-    let mut h = Harness::new(&spec);
-    if h.disks.is_empty() {
-        println!(
-            "SKIPPED: no tmpfs data disks here: {:?}",
-            h.disk_unavailable
-        );
+    let Some((mut h, urls)) = start_with_small_disks(&spec) else {
         return;
-    }
-    h.start_all();
-    h.wait_leader(LONG).expect("leader");
-    let urls = h.urls();
-    workload::create_schema(&urls, Duration::from_secs(30)).expect("schema");
+    };
     // The low node is a follower, so the leader can only know from its reports.
     if h.leader() == Some(3) {
         let to = json!({"to": 1});
