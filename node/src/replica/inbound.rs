@@ -1,6 +1,7 @@
-//! Frames from peers: Raft messages, removal notices, disk reports, forwarded client requests and snapshot
-//! streams. The sender's id comes from its verified certificate; a Raft message that claims
-//! another sender is dropped, and forwarded requests from non-members are refused.
+//! Frames from peers: Raft messages, removal notices, disk reports, forwarded client
+//! requests and snapshot streams. The sender's id comes from its verified certificate; a
+//! Raft message that claims another sender is dropped, and forwarded requests from
+//! non-members are refused.
 
 use super::driver::Driver;
 use super::wire;
