@@ -79,6 +79,36 @@ impl TlsIdentity {
         self.node_id
     }
 
+    /// QUIC endpoint settings that survive a restart: the stateless-reset key and the key
+    /// that signs this node's connection ids, both derived from its private key. A peer that
+    /// still holds a connection to this node's previous process sends its next packet here;
+    /// the new process recognises the connection id as one of its own (a random key per
+    /// process would make it drop the packet as invalid) and answers with a stateless reset
+    /// the peer can verify, so the peer reconnects at once instead of sending into a dead
+    /// connection until its idle timeout: seconds in which Raft messages and disk reports
+    /// to a restarted node are lost. A new private key (certificate rotation) changes both
+    /// from the next start on.
+    pub fn endpoint_config(&self) -> quinn::EndpointConfig {
+        use ring::{digest, hmac};
+        let derive = |label: &[u8]| {
+            let mut ctx = digest::Context::new(&digest::SHA256);
+            ctx.update(label);
+            ctx.update(self.key.secret_der());
+            ctx.finish()
+        };
+        let reset = derive(b"reefdb quic stateless reset key v1\0");
+        let cid = derive(b"reefdb quic connection id key v1\0");
+        let mut cid_key = [0u8; 8];
+        cid_key.copy_from_slice(&cid.as_ref()[..8]);
+        let cid_key = u64::from_le_bytes(cid_key);
+        let mut cfg =
+            quinn::EndpointConfig::new(Arc::new(hmac::Key::new(hmac::HMAC_SHA256, reset.as_ref())));
+        cfg.cid_generator(move || {
+            Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
+        });
+        cfg
+    }
+
     /// This node's certificate (leaf first).
     pub fn chain(&self) -> &[CertificateDer<'static>] {
         &self.chain

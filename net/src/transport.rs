@@ -99,7 +99,7 @@ impl Transport {
         let server = server_config(&cfg.tls, &transport_config, cfg.max_incoming)?;
         let client = client_config(&cfg.tls, &transport_config)?;
         let endpoint = quinn::Endpoint::new_with_abstract_socket(
-            quinn::EndpointConfig::default(),
+            cfg.tls.endpoint_config(),
             Some(server),
             udp,
             runtime,

@@ -364,6 +364,12 @@ fn a_low_disk_refuses_writes_cluster_wide_until_space_returns() {
             .call(3, "POST", "/admin/transfer-leader", Some(&to))
             .expect("transfer");
         assert_eq!(code, 200, "transfer: {v}");
+        // The call returns once the transfer started; wait until the nodes agree it is done.
+        let asked = Instant::now();
+        while h.wait_leader(LONG) == Some(3) {
+            assert!(asked.elapsed() < LONG, "leadership did not move off node 3");
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
     let leader = h.wait_leader(LONG).expect("leader");
     assert_ne!(leader, 3, "leadership did not move off node 3");
@@ -413,7 +419,9 @@ fn a_low_disk_refuses_writes_cluster_wide_until_space_returns() {
         let text = v["error"].as_str().unwrap_or_default();
         assert_eq!(code, 507, "write via node {id}: {v}");
         assert!(
-            text.contains("node 3's disk is low") && text.contains("limits.min_free_disk_bytes"),
+            text.contains("node 3's disk is low")
+                && text.contains("this write was not applied")
+                && text.contains("limits.min_free_disk_bytes"),
             "{text}"
         );
     }
@@ -475,6 +483,37 @@ fn a_low_disk_refuses_writes_cluster_wide_until_space_returns() {
         killed.elapsed()
     );
     h.start(leader);
+
+    // The other two restart while node 3 stays up with its low disk: whichever wins the
+    // first election must already know. They greet node 3 on first contact and it answers
+    // at once, rather than a second later with its periodic report. Not one write passes.
+    for id in [1, 2] {
+        h.kill(id);
+    }
+    for id in [1, 2] {
+        h.start(id);
+    }
+    let restarted = Instant::now();
+    for probe in 1_000_000u64.. {
+        let body = insert(probe);
+        match h.cluster.call(survivor, "POST", "/db/execute", Some(&body)) {
+            Ok((200, v)) => panic!(
+                "a write passed after a restart with node 3 low: {v}\n{}",
+                h.cluster.tail_logs(30)
+            ),
+            Ok((507, _)) => break,
+            _ => {}
+        }
+        assert!(
+            restarted.elapsed() < Duration::from_secs(30),
+            "no refusal 30 s after the restart"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    println!(
+        "nodes 1 and 2 restarted: first answer to a write was 507, {:.1?} after the start",
+        restarted.elapsed()
+    );
 
     h.disks.get_mut(&3).unwrap().free();
     let freed = Instant::now();

@@ -6,17 +6,21 @@
 //! each node measures its own free space once a tick and calls its disk low below
 //! `limits.min_free_disk_bytes`; it tells its peers about once a second, and at once when
 //! that changes. The leader refuses writes while any member's disk is low, the way etcd
-//! raises its NOSPACE alarm: reads go on, nothing is proposed that a low node would have to
-//! store, and writes resume by themselves once the disk has room again.
+//! raises its NOSPACE alarm: reads go on (a `level=strong` read still adds its small entry
+//! to the log), no write is proposed, and writes resume by themselves once the disk has
+//! room again.
 //!
-//! The state is soft: nothing goes through the log, so a new leader knows within one report
-//! interval, and a report older than [`STALE_AFTER`] no longer counts (a node that stopped
+//! The state is soft: nothing goes through the log. Every node keeps every peer's latest
+//! report, so a follower that becomes leader already knows. A node that just started knows
+//! nothing yet, so its first report to each peer (sent on first contact) is marked `hello`,
+//! and a peer answers a hello with its own report: a restarted node learns every reachable
+//! peer's disk within a round trip, before it could win an election. A report older than [`STALE_AFTER`] no longer counts (a node that stopped
 //! talking stops receiving entries too). The low mark clears only at a quarter above the
 //! minimum, so a disk hovering at the line does not make writes flap.
 
 use super::driver::Driver;
 use super::wire::{self, DiskReport};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
@@ -31,6 +35,10 @@ pub(super) struct DiskAlarm {
     own: Option<DiskReport>,
     peers: BTreeMap<u64, (DiskReport, Instant)>,
     last_sent: Option<Instant>,
+    /// Peers this process has sent a report to since it started.
+    greeted: BTreeSet<u64>,
+    /// Whether the last statvfs failed (warned about once until it works again).
+    failing: bool,
 }
 
 /// A member whose disk is below its minimum.
@@ -55,6 +63,7 @@ impl DiskAlarm {
             free_bytes,
             min_free_bytes,
             low,
+            hello: false,
         });
         low != was_low
     }
@@ -69,6 +78,25 @@ impl DiskAlarm {
 
     pub(super) fn forget(&mut self, id: u64) {
         self.peers.remove(&id);
+        self.greeted.remove(&id);
+    }
+
+    /// This node's report as `peer` should get it: marked `hello` until one reached it.
+    /// `None` before the first measurement, or when `only_first` and `peer` was greeted.
+    pub(super) fn report_for(&self, peer: u64, only_first: bool) -> Option<DiskReport> {
+        let greeted = self.greeted.contains(&peer);
+        if only_first && greeted {
+            return None;
+        }
+        self.own.map(|r| DiskReport {
+            hello: !greeted,
+            ..r
+        })
+    }
+
+    /// Marks `peer` as sent a report.
+    pub(super) fn sent_to(&mut self, peer: u64) {
+        self.greeted.insert(peer);
     }
 
     /// Whether a report is due: the mark changed, or a second passed since the last.
@@ -109,9 +137,18 @@ impl Driver {
     /// Once a tick: measures this node's disk, publishes it, and tells the peers when due.
     pub(super) fn check_disk(&mut self) {
         let (free, total) = match super::publish::file_system_space(&self.config.raft_dir()) {
-            Ok(space) => space,
+            Ok(space) => {
+                self.disks.failing = false;
+                space
+            }
             Err(e) => {
-                tracing::debug!(error = %e, "statvfs of the raft dir failed");
+                if !std::mem::replace(&mut self.disks.failing, true) {
+                    tracing::warn!(
+                        error = %e,
+                        dir = %self.config.raft_dir().display(),
+                        "cannot measure free disk space (statvfs): the low-disk check is not running; this node's reports stop until it works again"
+                    );
+                }
                 return;
             }
         };
@@ -145,19 +182,28 @@ impl Driver {
         }
         let now = Instant::now();
         if self.disks.due(changed, now) {
-            if let Some(report) = self.disks.own() {
-                let frame = bytes::Bytes::from(wire::encode_disk(&report));
-                let peers: Vec<u64> = self.book.iter().map(|(id, _)| *id).collect();
-                for id in peers.into_iter().filter(|id| *id != self.id) {
-                    // A peer that is down misses this one; reports repeat every second.
-                    let _ = self.net.send(id, frame.clone());
-                }
+            let me = self.id;
+            let peers: Vec<u64> = self.book.iter().map(|(id, _)| *id).collect();
+            for id in peers.into_iter().filter(|id| *id != me) {
+                // A peer that is down misses this one; reports repeat every second.
+                self.report_to(id, false);
             }
         }
         let low = self.low_disks();
+        let g = &self.metrics.replica;
         g.disk_low
             .store(self.disks.own().is_some_and(|r| r.low) as u64, Relaxed);
         g.low_disk_members.store(low.len() as u64, Relaxed);
+    }
+
+    /// Sends this node's report to `peer`; with `only_first`, only if none reached it yet
+    /// (on first contact).
+    pub(super) fn report_to(&mut self, peer: u64, only_first: bool) {
+        if let Some(r) = self.disks.report_for(peer, only_first) {
+            if self.net.send(peer, wire::encode_disk(&r).into()).is_ok() {
+                self.disks.sent_to(peer);
+            }
+        }
     }
 
     /// Members whose disk is below their minimum, as far as this node knows.
@@ -202,6 +248,7 @@ mod tests {
             free_bytes: 5,
             min_free_bytes: 100,
             low: true,
+            hello: false,
         };
         a.heard(2, low, t0);
         a.heard(3, low, t0);
@@ -214,6 +261,31 @@ mod tests {
         assert_eq!(ids(a.low(1, members, t0 + STALE_AFTER)), vec![1]);
         a.forget(2);
         assert_eq!(ids(a.low(1, members, t0)), vec![1]);
+    }
+
+    #[test]
+    fn the_first_report_to_each_peer_says_hello() {
+        let mut a = DiskAlarm::default();
+        assert_eq!(
+            a.report_for(2, true),
+            None,
+            "nothing to say before the first measurement"
+        );
+        a.observe(1 << 30, 100);
+        assert!(a.report_for(2, true).unwrap().hello);
+        assert!(a.report_for(2, false).unwrap().hello);
+        a.sent_to(2);
+        assert_eq!(a.report_for(2, true), None, "first contact is over");
+        assert!(
+            !a.report_for(2, false).unwrap().hello,
+            "later reports are plain"
+        );
+        assert!(a.report_for(3, false).unwrap().hello, "per peer");
+        a.forget(2);
+        assert!(
+            a.report_for(2, true).unwrap().hello,
+            "a removed and re-added peer gets hello"
+        );
     }
 
     #[test]

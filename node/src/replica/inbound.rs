@@ -10,6 +10,11 @@ use raft::eraftpb::MessageType;
 
 impl Driver {
     pub(super) fn on_peer(&mut self, inbound: reef_net::Inbound) {
+        if let reef_net::Inbound::Frame { from, .. } = &inbound {
+            if self.book.get(*from).is_some() {
+                self.report_to(*from, true);
+            }
+        }
         match inbound {
             reef_net::Inbound::Frame { from, bytes } if wire::decode_removed(&bytes).is_some() => {
                 match wire::decode_removed(&bytes) {
@@ -24,6 +29,10 @@ impl Driver {
                     Some(Ok(report)) if self.book.get(from).is_some() => {
                         let was_low = self.low_disks().iter().any(|l| l.id == from);
                         self.disks.heard(from, report, std::time::Instant::now());
+                        if report.hello {
+                            // It just started and knows nothing: answer at once.
+                            self.report_to(from, false);
+                        }
                         self.dirty |= was_low != report.low;
                     }
                     other => tracing::warn!(peer = from, ?other, "ignoring a disk report"),

@@ -75,10 +75,11 @@ pub enum ProposeError {
     )]
     TooLarge { bytes: usize, limit: usize },
     #[error(
-        "writes are refused while node {id}'s disk is low: {free_bytes} bytes free, below its \
-         limits.min_free_disk_bytes ({min_free_bytes}). Reads still work. Free space on node \
-         {id} (or raise its disk); writes resume by themselves once it has a quarter more than \
-         that free"
+        "writes are refused while node {id}'s disk is low; this write was not applied. It has \
+         {free_bytes} bytes free: it went below its limits.min_free_disk_bytes \
+         ({min_free_bytes}), and writes resume by themselves once it has {} free again. Reads \
+         still work. Free space on node {id} (or grow its disk)",
+        min_free_bytes.saturating_add(min_free_bytes / 4)
     )]
     LowDisk {
         id: u64,

@@ -122,13 +122,16 @@ pub struct DiskReport {
     pub min_free_bytes: u64,
     /// Below the minimum (with hysteresis: see `disk_alarm.rs`).
     pub low: bool,
+    /// The sender's first report to this peer since it started: answer with yours, it
+    /// knows nothing yet.
+    pub hello: bool,
 }
 
 pub fn encode_disk(r: &DiskReport) -> Vec<u8> {
     let mut b = header(KIND_DISK, 17);
     b.put_u64(r.free_bytes);
     b.put_u64(r.min_free_bytes);
-    b.put_u8(r.low as u8);
+    b.put_u8(r.low as u8 | (r.hello as u8) << 1);
     b
 }
 
@@ -138,25 +141,27 @@ pub fn decode_disk(frame: &[u8]) -> Option<Result<DiskReport, WireError>> {
         return None;
     };
     let mut rest: &[u8] = rest;
-    if rest.len() != 17 {
+    if rest.len() < 17 {
         return Some(Err(WireError::Truncated("disk report")));
+    }
+    if rest.len() > 17 {
+        return Some(Err(WireError::Invalid {
+            field: "disk report",
+            detail: format!("{} bytes where 17 were expected", rest.len()),
+        }));
     }
     let free_bytes = rest.get_u64();
     let min_free_bytes = rest.get_u64();
     Some(match rest.get_u8() {
-        0 => Ok(DiskReport {
+        flags @ 0..=3 => Ok(DiskReport {
             free_bytes,
             min_free_bytes,
-            low: false,
-        }),
-        1 => Ok(DiskReport {
-            free_bytes,
-            min_free_bytes,
-            low: true,
+            low: flags & 1 != 0,
+            hello: flags & 2 != 0,
         }),
         other => Err(WireError::Invalid {
-            field: "disk report low",
-            detail: format!("{other} is neither 0 nor 1"),
+            field: "disk report flags",
+            detail: format!("{other:#04x} has bits other than low (1) and hello (2)"),
         }),
     })
 }
@@ -332,8 +337,15 @@ mod tests {
             free_bytes: 1 << 40,
             min_free_bytes: 256 << 20,
             low: true,
+            hello: false,
         };
         assert_eq!(decode_disk(&encode_disk(&r)), Some(Ok(r)));
+        let hello = DiskReport {
+            low: false,
+            hello: true,
+            ..r
+        };
+        assert_eq!(decode_disk(&encode_disk(&hello)), Some(Ok(hello)));
         assert_eq!(decode_disk(&encode_removed(3)), None);
         assert_eq!(decode_removed(&encode_disk(&r)), None);
         let mut short = encode_disk(&r);
@@ -343,7 +355,7 @@ mod tests {
             Some(Err(WireError::Truncated(_)))
         ));
         let mut bad = encode_disk(&r);
-        *bad.last_mut().unwrap() = 2;
+        *bad.last_mut().unwrap() = 4;
         assert!(matches!(
             decode_disk(&bad),
             Some(Err(WireError::Invalid { .. }))

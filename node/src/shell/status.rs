@@ -160,11 +160,12 @@ pub fn render(view: &ClusterView) -> String {
                     |b: Option<u64>| opt(b.map(|b| format!("{:.1} MiB", b as f64 / 1048576.0)));
                 let _ = writeln!(
                     out,
-                    "node {}: disk low, {} free, below its limits.min_free_disk_bytes of {}: \
-                     the cluster refuses writes until space is freed there",
+                    "node {}: disk low, {} free (went below its limits.min_free_disk_bytes of \
+                     {}; clears at {}): the cluster refuses writes until space is freed there",
                     n.id,
                     mib(s.disk_free_bytes),
-                    mib(s.disk_min_free_bytes)
+                    mib(s.disk_min_free_bytes),
+                    mib(s.disk_min_free_bytes.map(|m| m.saturating_add(m / 4)))
                 );
             }
             Ok(_) => {}
@@ -251,8 +252,10 @@ mod tests {
         let low: Vec<&str> = text.lines().filter(|l| l.contains("disk low")).collect();
         assert_eq!(
             low,
-            ["node 2: disk low, 6.0 MiB free, below its limits.min_free_disk_bytes of 16.0 MiB: \
-              the cluster refuses writes until space is freed there"],
+            [
+                "node 2: disk low, 6.0 MiB free (went below its limits.min_free_disk_bytes of \
+              16.0 MiB; clears at 20.0 MiB): the cluster refuses writes until space is freed there"
+            ],
             "{text}"
         );
     }
