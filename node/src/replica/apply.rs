@@ -197,6 +197,7 @@ impl Driver {
     /// the transport forgets it a little later, once the notice had time to leave.
     pub(super) fn forget_peer(&mut self, id: u64, index: u64) {
         self.disks.forget(id);
+        self.refresh_low_disks();
         if self.role == Role::Leader {
             let _ = self.net.send(id, wire::encode_removed(index).into());
         }

@@ -12,11 +12,15 @@
 //!
 //! The state is soft: nothing goes through the log. Every node keeps every peer's latest
 //! report, so a follower that becomes leader already knows. A node that just started knows
-//! nothing yet, so its first report to each peer (sent on first contact) is marked `hello`,
-//! and a peer answers a hello with its own report: a restarted node learns every reachable
-//! peer's disk within a round trip, before it could win an election. A report older than [`STALE_AFTER`] no longer counts (a node that stopped
-//! talking stops receiving entries too). The low mark clears only at a quarter above the
-//! minimum, so a disk hovering at the line does not make writes flap.
+//! nothing yet, so its first report to each peer (at its first tick) is marked `hello`, and
+//! a peer answers a hello with its own report at once: a restarted node learns every
+//! reachable peer's disk within a round trip, before it could win an election. A report
+//! older than [`STALE_AFTER`] no longer counts (a node that stopped talking stops receiving
+//! entries too). The low mark clears only at [`clear_mark`], a quarter above the minimum,
+//! so a disk hovering at the line does not make writes flap.
+//!
+//! Which members are low is worked out once a tick and when a report arrives, not on each
+//! proposal or publish: those only read [`DiskAlarm::low`].
 
 use super::driver::Driver;
 use super::wire::{self, DiskReport};
@@ -29,6 +33,11 @@ const REPORT_EVERY: Duration = Duration::from_secs(1);
 /// A peer's report older than this is ignored.
 pub(super) const STALE_AFTER: Duration = Duration::from_secs(4);
 
+/// Free bytes at which a low disk counts as recovered: a quarter above its minimum.
+pub fn clear_mark(min_free_bytes: u64) -> u64 {
+    min_free_bytes.saturating_add(min_free_bytes / 4)
+}
+
 /// What this node knows of its own disk and of its peers'.
 #[derive(Default)]
 pub(super) struct DiskAlarm {
@@ -39,6 +48,8 @@ pub(super) struct DiskAlarm {
     greeted: BTreeSet<u64>,
     /// Whether the last statvfs failed (warned about once until it works again).
     failing: bool,
+    /// The members whose disk is low, this node first, as of the last [`Driver::refresh_low_disks`].
+    low: Vec<LowDisk>,
 }
 
 /// A member whose disk is below its minimum.
@@ -55,7 +66,7 @@ impl DiskAlarm {
         let was_low = self.own.is_some_and(|r| r.low);
         let low = min_free_bytes > 0
             && if was_low {
-                free_bytes < min_free_bytes.saturating_add(min_free_bytes / 4)
+                free_bytes < clear_mark(min_free_bytes)
             } else {
                 free_bytes < min_free_bytes
             };
@@ -82,16 +93,17 @@ impl DiskAlarm {
     }
 
     /// This node's report as `peer` should get it: marked `hello` until one reached it.
-    /// `None` before the first measurement, or when `only_first` and `peer` was greeted.
-    pub(super) fn report_for(&self, peer: u64, only_first: bool) -> Option<DiskReport> {
-        let greeted = self.greeted.contains(&peer);
-        if only_first && greeted {
-            return None;
-        }
+    /// `None` before the first measurement.
+    pub(super) fn report_for(&self, peer: u64) -> Option<DiskReport> {
         self.own.map(|r| DiskReport {
-            hello: !greeted,
+            hello: !self.greeted.contains(&peer),
             ..r
         })
+    }
+
+    /// The members whose disk is low, this node first (as of the last refresh).
+    pub(super) fn low(&self) -> &[LowDisk] {
+        &self.low
     }
 
     /// Marks `peer` as sent a report.
@@ -111,8 +123,8 @@ impl DiskAlarm {
         due
     }
 
-    /// The members (per `is_member`) whose disk is low, this node first.
-    pub(super) fn low(
+    /// The members (per `is_member`) whose disk is low at `now`, this node first.
+    fn compute_low(
         &self,
         own_id: u64,
         is_member: impl Fn(u64) -> bool,
@@ -136,7 +148,7 @@ impl DiskAlarm {
 impl Driver {
     /// Once a tick: measures this node's disk, publishes it, and tells the peers when due.
     pub(super) fn check_disk(&mut self) {
-        let (free, total) = match super::publish::file_system_space(&self.config.raft_dir()) {
+        let (free, total) = match file_system_space(&self.config.raft_dir()) {
             Ok(space) => {
                 self.disks.failing = false;
                 space
@@ -186,31 +198,68 @@ impl Driver {
             let peers: Vec<u64> = self.book.iter().map(|(id, _)| *id).collect();
             for id in peers.into_iter().filter(|id| *id != me) {
                 // A peer that is down misses this one; reports repeat every second.
-                self.report_to(id, false);
+                self.report_to(id);
             }
         }
-        let low = self.low_disks();
-        let g = &self.metrics.replica;
-        g.disk_low
+        self.metrics
+            .replica
+            .disk_low
             .store(self.disks.own().is_some_and(|r| r.low) as u64, Relaxed);
-        g.low_disk_members.store(low.len() as u64, Relaxed);
+        self.refresh_low_disks();
     }
 
-    /// Sends this node's report to `peer`; with `only_first`, only if none reached it yet
-    /// (on first contact).
-    pub(super) fn report_to(&mut self, peer: u64, only_first: bool) {
-        if let Some(r) = self.disks.report_for(peer, only_first) {
+    /// A peer's report arrived: keep it, answer a hello, and refresh who is low.
+    pub(super) fn on_disk_report(&mut self, from: u64, report: DiskReport) {
+        self.disks.heard(from, report, Instant::now());
+        if report.hello {
+            // It just started and knows nothing: answer at once.
+            self.report_to(from);
+        }
+        self.refresh_low_disks();
+    }
+
+    /// Sends this node's report to `peer`.
+    fn report_to(&mut self, peer: u64) {
+        if let Some(r) = self.disks.report_for(peer) {
             if self.net.send(peer, wire::encode_disk(&r).into()).is_ok() {
                 self.disks.sent_to(peer);
             }
         }
     }
 
-    /// Members whose disk is below their minimum, as far as this node knows.
-    pub(super) fn low_disks(&self) -> Vec<LowDisk> {
-        self.disks
-            .low(self.id, |id| self.is_member(id), Instant::now())
+    /// Works out which members are low now (reports expire, members change); marks the
+    /// status dirty when that changed.
+    pub(super) fn refresh_low_disks(&mut self) {
+        let conf = self.node.store().conf_state();
+        let low = self.disks.compute_low(
+            self.id,
+            |id| conf.voters.contains(&id) || conf.learners.contains(&id),
+            Instant::now(),
+        );
+        if low != self.disks.low {
+            self.metrics
+                .replica
+                .low_disk_members
+                .store(low.len() as u64, Relaxed);
+            self.disks.low = low;
+            self.dirty = true;
+        }
     }
+}
+
+/// Bytes available to unprivileged users and the total size of the file system holding
+/// `path` (statvfs: `f_bavail` and `f_blocks` in units of `f_frsize`).
+fn file_system_space(path: &std::path::Path) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: statvfs only writes into the zeroed struct it is given; `c` is a valid C string.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let unit = st.f_frsize as u64;
+    Ok((st.f_bavail as u64 * unit, st.f_blocks as u64 * unit))
 }
 
 #[cfg(test)]
@@ -255,35 +304,33 @@ mod tests {
         a.heard(4, DiskReport { low: false, ..low }, t0);
         let members = |id: u64| id != 3;
         let ids = |v: Vec<LowDisk>| v.into_iter().map(|l| l.id).collect::<Vec<_>>();
-        assert_eq!(ids(a.low(1, members, t0)), vec![2]);
-        assert_eq!(ids(a.low(1, members, t0 + STALE_AFTER)), Vec::<u64>::new());
+        assert_eq!(ids(a.compute_low(1, members, t0)), vec![2]);
+        assert_eq!(
+            ids(a.compute_low(1, members, t0 + STALE_AFTER)),
+            Vec::<u64>::new()
+        );
         a.observe(1, 100);
-        assert_eq!(ids(a.low(1, members, t0 + STALE_AFTER)), vec![1]);
+        assert_eq!(ids(a.compute_low(1, members, t0 + STALE_AFTER)), vec![1]);
         a.forget(2);
-        assert_eq!(ids(a.low(1, members, t0)), vec![1]);
+        assert_eq!(ids(a.compute_low(1, members, t0)), vec![1]);
     }
 
     #[test]
     fn the_first_report_to_each_peer_says_hello() {
         let mut a = DiskAlarm::default();
         assert_eq!(
-            a.report_for(2, true),
+            a.report_for(2),
             None,
             "nothing to say before the first measurement"
         );
         a.observe(1 << 30, 100);
-        assert!(a.report_for(2, true).unwrap().hello);
-        assert!(a.report_for(2, false).unwrap().hello);
+        assert!(a.report_for(2).unwrap().hello);
         a.sent_to(2);
-        assert_eq!(a.report_for(2, true), None, "first contact is over");
-        assert!(
-            !a.report_for(2, false).unwrap().hello,
-            "later reports are plain"
-        );
-        assert!(a.report_for(3, false).unwrap().hello, "per peer");
+        assert!(!a.report_for(2).unwrap().hello, "later reports are plain");
+        assert!(a.report_for(3).unwrap().hello, "per peer");
         a.forget(2);
         assert!(
-            a.report_for(2, true).unwrap().hello,
+            a.report_for(2).unwrap().hello,
             "a removed and re-added peer gets hello"
         );
     }

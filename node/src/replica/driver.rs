@@ -305,7 +305,7 @@ impl Driver {
                     return;
                 }
                 if !read_only {
-                    if let Some(low) = self.low_disks().first() {
+                    if let Some(low) = self.disks.low().first() {
                         self.metrics.proposal_failures.fetch_add(1, Relaxed);
                         let _ = reply.send(Err(ProposeError::LowDisk {
                             id: low.id,

@@ -10,11 +10,6 @@ use raft::eraftpb::MessageType;
 
 impl Driver {
     pub(super) fn on_peer(&mut self, inbound: reef_net::Inbound) {
-        if let reef_net::Inbound::Frame { from, .. } = &inbound {
-            if self.book.get(*from).is_some() {
-                self.report_to(*from, true);
-            }
-        }
         match inbound {
             reef_net::Inbound::Frame { from, bytes } if wire::decode_removed(&bytes).is_some() => {
                 match wire::decode_removed(&bytes) {
@@ -27,13 +22,7 @@ impl Driver {
             reef_net::Inbound::Frame { from, bytes } if wire::decode_disk(&bytes).is_some() => {
                 match wire::decode_disk(&bytes) {
                     Some(Ok(report)) if self.book.get(from).is_some() => {
-                        let was_low = self.low_disks().iter().any(|l| l.id == from);
-                        self.disks.heard(from, report, std::time::Instant::now());
-                        if report.hello {
-                            // It just started and knows nothing: answer at once.
-                            self.report_to(from, false);
-                        }
-                        self.dirty |= was_low != report.low;
+                        self.on_disk_report(from, report)
                     }
                     other => tracing::warn!(peer = from, ?other, "ignoring a disk report"),
                 }

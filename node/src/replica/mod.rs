@@ -20,7 +20,7 @@ pub mod snapshot_policy;
 pub mod snapshots;
 pub mod wire;
 
-pub use disk_alarm::LowDisk;
+pub use disk_alarm::{clear_mark, LowDisk};
 
 use crate::config::Config;
 use crate::status::NodeStatus;
@@ -79,7 +79,7 @@ pub enum ProposeError {
          {free_bytes} bytes free: it went below its limits.min_free_disk_bytes \
          ({min_free_bytes}), and writes resume by themselves once it has {} free again. Reads \
          still work. Free space on node {id} (or grow its disk)",
-        min_free_bytes.saturating_add(min_free_bytes / 4)
+        disk_alarm::clear_mark(*min_free_bytes)
     )]
     LowDisk {
         id: u64,

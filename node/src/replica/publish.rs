@@ -70,7 +70,7 @@ impl Driver {
             last_index: store.last_index().unwrap_or(0),
             snapshot_index: store.first_index().unwrap_or(1).saturating_sub(1),
             peers,
-            low_disks: self.low_disks(),
+            low_disks: self.disks.low().to_vec(),
             http_addr: self.config.http_addr.to_string(),
             raft_addr: self.config.raft_addr.to_string(),
             shards: self.config.shard_count(),
@@ -139,19 +139,4 @@ impl Driver {
             self.dirty = true;
         }
     }
-}
-
-/// Bytes available to unprivileged users and the total size of the file system holding
-/// `path` (statvfs: `f_bavail` and `f_blocks` in units of `f_frsize`).
-pub(crate) fn file_system_space(path: &std::path::Path) -> std::io::Result<(u64, u64)> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-    // SAFETY: statvfs only writes into the zeroed struct it is given; `c` is a valid C string.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    let unit = st.f_frsize as u64;
-    Ok((st.f_bavail as u64 * unit, st.f_blocks as u64 * unit))
 }

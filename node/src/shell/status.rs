@@ -165,7 +165,7 @@ pub fn render(view: &ClusterView) -> String {
                     n.id,
                     mib(s.disk_free_bytes),
                     mib(s.disk_min_free_bytes),
-                    mib(s.disk_min_free_bytes.map(|m| m.saturating_add(m / 4)))
+                    mib(s.disk_min_free_bytes.map(crate::replica::clear_mark))
                 );
             }
             Ok(_) => {}
