@@ -5,7 +5,7 @@ mod support;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::Duration;
-use support::{http, Cluster};
+use support::{fs_space, http, Cluster};
 
 const LONG: Duration = Duration::from_secs(30);
 
@@ -63,22 +63,6 @@ fn parse_prometheus(text: &str) -> BTreeMap<String, f64> {
         samples.insert(series.to_string(), value);
     }
     samples
-}
-
-/// Free and total bytes of the file system holding `path`, as statvfs reports them.
-fn fs_space(path: &std::path::Path) -> (u64, u64) {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).expect("path");
-    // SAFETY: statvfs only writes into the zeroed struct it is given.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    assert_eq!(
-        unsafe { libc::statvfs(c.as_ptr(), &mut st) },
-        0,
-        "{}",
-        path.display()
-    );
-    let unit = st.f_frsize as u64;
-    (st.f_bavail as u64 * unit, st.f_blocks as u64 * unit)
 }
 
 #[test]

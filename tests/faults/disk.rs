@@ -77,11 +77,15 @@ impl SmallDisk {
         let path = self.mount.join("ballast.fill");
         let file = File::create(&path)?;
         self.ballast = Some(path);
-        let take = space_free(&self.mount).saturating_sub(leave) / 4096 * 4096;
+        let take = crate::support::fs_space(&self.mount)
+            .0
+            .saturating_sub(leave)
+            / 4096
+            * 4096;
         if take > 0 && unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, take as i64) } != 0 {
             return Err(std::io::Error::last_os_error());
         }
-        Ok(space_free(&self.mount))
+        Ok(crate::support::fs_space(&self.mount).0)
     }
 
     /// Gives the space back.
@@ -165,14 +169,4 @@ pub fn restore(c: &Corruption) -> Result<(), String> {
     f.seek(SeekFrom::Start(c.offset)).map_err(err)?;
     f.write_all(&[c.original]).map_err(err)?;
     f.sync_all().map_err(err)
-}
-
-/// Bytes free on the file system holding `path` (statvfs `f_bavail`).
-pub fn space_free(path: &Path) -> u64 {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).expect("path without NUL");
-    // SAFETY: statvfs only writes into the zeroed struct; `c` is a valid C string.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    assert_eq!(unsafe { libc::statvfs(c.as_ptr(), &mut st) }, 0, "statvfs");
-    st.f_bavail as u64 * st.f_frsize as u64
 }

@@ -835,3 +835,19 @@ pub fn strip_ansi(s: &str) -> String {
     }
     out
 }
+
+/// Free and total bytes of the file system holding `path`, as statvfs reports them.
+pub fn fs_space(path: &std::path::Path) -> (u64, u64) {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).expect("path");
+    // SAFETY: statvfs only writes into the zeroed struct it is given.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    assert_eq!(
+        unsafe { libc::statvfs(c.as_ptr(), &mut st) },
+        0,
+        "{}",
+        path.display()
+    );
+    let unit = st.f_frsize as u64;
+    (st.f_bavail as u64 * unit, st.f_blocks as u64 * unit)
+}
